@@ -1,0 +1,84 @@
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "ib_clock.h"
+
+static apr_time_t pinned_now;
+
+apr_time_t ib_now(void)
+{
+    return pinned_now ? pinned_now : apr_time_now();
+}
+
+void ib_clock_pin(apr_time_t t)
+{
+    pinned_now = t;
+}
+
+apr_time_t ib_time_from_tm_utc(struct tm *tm)
+{
+    time_t secs = timegm(tm);
+    return apr_time_from_sec(secs);
+}
+
+static int all_digits(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int field(const char *s, size_t n)
+{
+    int v = 0;
+    for (size_t i = 0; i < n; i++) {
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+apr_status_t ib_time_parse_utc(const char *text, apr_time_t *out)
+{
+    /* Positions in "YYYY-MM-DDTHH:MM:SSZ". A fixed shape keeps the parser
+     * trivially correct and rejects local times (no 'Z') outright. */
+    if (text == NULL || strlen(text) != IB_UTC_TIME_LEN - 1
+        || text[4] != '-' || text[7] != '-' || text[10] != 'T'
+        || text[13] != ':' || text[16] != ':' || text[19] != 'Z'
+        || !all_digits(text, 4) || !all_digits(text + 5, 2)
+        || !all_digits(text + 8, 2) || !all_digits(text + 11, 2)
+        || !all_digits(text + 14, 2) || !all_digits(text + 17, 2)) {
+        return APR_EINVAL;
+    }
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = field(text, 4) - 1900;
+    tm.tm_mon = field(text + 5, 2) - 1;
+    tm.tm_mday = field(text + 8, 2);
+    tm.tm_hour = field(text + 11, 2);
+    tm.tm_min = field(text + 14, 2);
+    tm.tm_sec = field(text + 17, 2);
+    if (tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31
+        || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60) {
+        return APR_EINVAL;
+    }
+    struct tm check = tm;
+    apr_time_t t = ib_time_from_tm_utc(&check);
+    /* timegm normalises 31 February into March; such a date is a typo. */
+    if (check.tm_mday != tm.tm_mday || check.tm_mon != tm.tm_mon) {
+        return APR_EINVAL;
+    }
+    *out = t;
+    return APR_SUCCESS;
+}
+
+void ib_time_format_utc(apr_time_t t, char buf[IB_UTC_TIME_LEN])
+{
+    time_t secs = (time_t)apr_time_sec(t);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    strftime(buf, IB_UTC_TIME_LEN, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}

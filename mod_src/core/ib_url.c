@@ -1,0 +1,116 @@
+#include <string.h>
+
+#include <apr_lib.h>
+#include <apr_strings.h>
+#include <apr_uri.h>
+
+#include "ib_url.h"
+
+#define IB_URL_MAX 1024
+
+int ib_url_host_is_loopback(const char *host)
+{
+    if (host == NULL) {
+        return 0;
+    }
+    return strcasecmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0
+           || strcmp(host, "::1") == 0 || strcmp(host, "[::1]") == 0;
+}
+
+static int has_control_or_space(const char *s)
+{
+    for (; *s; s++) {
+        if ((unsigned char)*s <= 0x20 || *s == 0x7f || *s == '\\') {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Shared shape checks; on success `uri` holds the parse. */
+static const char *parse_absolute(apr_pool_t *p, const char *what,
+                                  const char *text, apr_uri_t *uri)
+{
+    if (text == NULL || *text == '\0') {
+        return apr_psprintf(p, "%s is empty", what);
+    }
+    if (strlen(text) > IB_URL_MAX) {
+        return apr_psprintf(p, "%s is longer than %d characters", what, IB_URL_MAX);
+    }
+    if (has_control_or_space(text)) {
+        return apr_psprintf(p, "%s '%s' contains a space, backslash or control "
+                            "character", what, text);
+    }
+    if (apr_uri_parse(p, text, uri) != APR_SUCCESS || uri->scheme == NULL
+        || uri->hostname == NULL || *uri->hostname == '\0') {
+        return apr_psprintf(p, "%s '%s' is not an absolute URL "
+                            "(expected https://host/...)", what, text);
+    }
+    if (strcasecmp(uri->scheme, "https") != 0 && strcasecmp(uri->scheme, "http") != 0) {
+        return apr_psprintf(p, "%s '%s' must use https", what, text);
+    }
+    if (strcasecmp(uri->scheme, "http") == 0 && !ib_url_host_is_loopback(uri->hostname)) {
+        return apr_psprintf(p, "%s '%s' must use https (plain http is accepted "
+                            "only for loopback test hosts)", what, text);
+    }
+    if (uri->user != NULL || uri->password != NULL) {
+        return apr_psprintf(p, "%s '%s' must not contain user:password@", what, text);
+    }
+    if (uri->fragment != NULL) {
+        return apr_psprintf(p, "%s '%s' must not contain a #fragment", what, text);
+    }
+    return NULL;
+}
+
+const char *ib_url_parse_base(apr_pool_t *p, const char *text, ib_base_url *out)
+{
+    apr_uri_t uri;
+    const char *err = parse_absolute(p, "SP base URL", text, &uri);
+    if (err != NULL) {
+        return err;
+    }
+    if (uri.query != NULL) {
+        return apr_psprintf(p, "SP base URL '%s' must not contain a ?query", text);
+    }
+    out->scheme = apr_pstrdup(p, uri.scheme);
+    for (char *s = (char *)out->scheme; *s; s++) {
+        *s = (char)apr_tolower(*s);
+    }
+    char *host = apr_pstrdup(p, uri.hostname);
+    for (char *s = host; *s; s++) {
+        *s = (char)apr_tolower(*s);
+    }
+    out->host = host;
+    out->port = uri.port_str ? uri.port : apr_uri_port_of_scheme(out->scheme);
+    int default_port = out->port == apr_uri_port_of_scheme(out->scheme);
+    const char *host_part = strchr(host, ':') ? apr_pstrcat(p, "[", host, "]", NULL) : host;
+    out->origin = default_port
+        ? apr_pstrcat(p, out->scheme, "://", host_part, NULL)
+        : apr_psprintf(p, "%s://%s:%u", out->scheme, host_part, (unsigned)out->port);
+
+    char *prefix = apr_pstrdup(p, uri.path ? uri.path : "");
+    apr_size_t n = strlen(prefix);
+    while (n > 0 && prefix[n - 1] == '/') {
+        prefix[--n] = '\0';
+    }
+    if (strstr(prefix, "/saml") != NULL || strstr(prefix, "//") != NULL
+        || strstr(prefix, "/.") != NULL) {
+        return apr_psprintf(p, "SP base URL '%s' has a path the module cannot "
+                            "use; give the URL the /saml/... endpoints live "
+                            "under, e.g. https://saml.example.com", text);
+    }
+    out->prefix = prefix;
+    out->url = apr_pstrcat(p, out->origin, prefix, NULL);
+    return NULL;
+}
+
+const char *ib_url_check_idp_endpoint(apr_pool_t *p, const char *text)
+{
+    apr_uri_t uri;
+    return parse_absolute(p, "IdP endpoint URL", text, &uri);
+}
+
+const char *ib_url_join(apr_pool_t *p, const ib_base_url *base, const char *path)
+{
+    return apr_pstrcat(p, base->url, path, NULL);
+}

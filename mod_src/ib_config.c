@@ -1,0 +1,137 @@
+#include <httpd.h>
+#include <string.h>
+
+#include <apr_strings.h>
+#include <http_log.h>
+
+#include "ib_config.h"
+
+APLOG_USE_MODULE(auth_idbroker);
+
+void *ib_create_server_conf(apr_pool_t *p, server_rec *s)
+{
+    ib_server_conf *sc = apr_pcalloc(p, sizeof(*sc));
+    sc->reg = ib_registry_make(p);
+    ib_conf_init(&sc->parse, p, sc->reg);
+    return sc;
+}
+
+void *ib_merge_server_conf(apr_pool_t *p, void *base, void *add)
+{
+    /* Tenants are global (GLOBAL_ONLY below): every vhost sees the main
+     * server's registry and routes by the SP base URL's host. */
+    ib_server_conf *merged = apr_pmemdup(p, add, sizeof(ib_server_conf));
+    merged->reg = ((ib_server_conf *)base)->reg;
+    return merged;
+}
+
+ib_server_conf *ib_server_conf_get(const server_rec *s)
+{
+    return ap_get_module_config(s->module_config, &auth_idbroker_module);
+}
+
+static void log_config_warning(ib_conf_ctx *ctx, const char *message)
+{
+    server_rec *s = ctx->warn_baton;
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "%s:%d: %s",
+                 ctx->file ? ctx->file : "?", ctx->line, message);
+}
+
+/* Points the core's reader state at the directive being applied, so its
+ * messages and relative paths refer to the right file and line. */
+static ib_conf_ctx *reader_at(cmd_parms *cmd)
+{
+    ib_server_conf *sc = ib_server_conf_get(cmd->server);
+    sc->parse.pool = cmd->pool;
+    sc->parse.file = cmd->directive->filename;
+    sc->parse.line = cmd->directive->line_num;
+    sc->parse.warn = log_config_warning;
+    sc->parse.warn_baton = cmd->server;
+    return &sc->parse;
+}
+
+/* "<IdBrokerTenant acme>" arrives as "acme>". */
+static const char *section_argument(cmd_parms *cmd, const char *arg, const char **out)
+{
+    const char *end = ap_strrchr_c(arg, '>');
+    if (end == NULL) {
+        return apr_pstrcat(cmd->pool, cmd->cmd->name, "> section lacks its closing '>'", NULL);
+    }
+    const char *inner = apr_pstrndup(cmd->temp_pool, arg, (apr_size_t)(end - arg));
+    *out = ap_getword_conf(cmd->temp_pool, &inner);
+    if (*inner != '\0') {
+        return apr_pstrcat(cmd->pool, cmd->cmd->name, "> takes one name", NULL);
+    }
+    return NULL;
+}
+
+static const char *walk_section(cmd_parms *cmd, ib_conf_ctx *ctx)
+{
+    const char *err = ap_walk_config(cmd->directive->first_child, cmd, cmd->context);
+    if (err != NULL) {
+        ctx->tenant = NULL; /* leave no half-read tenant for the next section */
+        ctx->app = NULL;
+    }
+    return err;
+}
+
+static const char *cmd_tenant_section(cmd_parms *cmd, void *mconfig, const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    const char *name = NULL;
+    if (err == NULL) {
+        err = section_argument(cmd, arg, &name);
+    }
+    if (err != NULL) {
+        return err;
+    }
+    ib_conf_ctx *ctx = reader_at(cmd);
+    err = ib_conf_begin_tenant(ctx, name);
+    if (err == NULL) {
+        err = walk_section(cmd, ctx);
+    }
+    if (err == NULL) {
+        reader_at(cmd);
+        err = ib_conf_end_tenant(ctx);
+    }
+    return err;
+}
+
+static const char *cmd_app_section(cmd_parms *cmd, void *mconfig, const char *arg)
+{
+    const char *kind = NULL;
+    const char *err = section_argument(cmd, arg, &kind);
+    if (err != NULL) {
+        return err;
+    }
+    ib_conf_ctx *ctx = reader_at(cmd);
+    err = ib_conf_begin_app(ctx, kind);
+    if (err == NULL) {
+        err = walk_section(cmd, ctx);
+    }
+    if (err == NULL) {
+        reader_at(cmd);
+        err = ib_conf_end_app(ctx);
+    }
+    return err;
+}
+
+static const char *cmd_tenant_directive(cmd_parms *cmd, void *mconfig,
+                                        int argc, char *const argv[])
+{
+    ib_conf_ctx *ctx = reader_at(cmd);
+    return ib_conf_directive(ctx, cmd->cmd->name, argc, (const char *const *)argv);
+}
+
+#define IB_DIRECTIVE(name, where, min, max, setter, help) \
+    AP_INIT_TAKE_ARGV(name, cmd_tenant_directive, NULL, RSRC_CONF, help),
+
+const command_rec ib_directives[] = {
+    AP_INIT_RAW_ARGS("<" IB_SECTION_TENANT, cmd_tenant_section, NULL, RSRC_CONF,
+                     "<IdBrokerTenant NAME>: one tenant's sign-in configuration"),
+    AP_INIT_RAW_ARGS("<" IB_SECTION_APP, cmd_app_section, NULL, RSRC_CONF,
+                     "<IdBrokerApp primary|custom-domain>: one SAML app of a tenant"),
+#include "core/ib_directives.def"
+    {NULL}
+};
+#undef IB_DIRECTIVE

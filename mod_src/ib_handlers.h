@@ -1,0 +1,16 @@
+/* The SP endpoints (EP-1), one handler per endpoint family. Each receives the
+ * app the request's host and path selected. */
+#ifndef IB_HANDLERS_H
+#define IB_HANDLERS_H
+
+#include <httpd.h>
+
+#include "core/ib_tenant.h"
+
+int ib_handle_metadata(request_rec *r, const ib_app *app);
+
+/* The quick_handler hook: finds whether a request is for one of our
+ * endpoints and dispatches it; DECLINED for everything else. */
+int ib_endpoint_dispatch(request_rec *r, int lookup_uri);
+
+#endif
