@@ -62,13 +62,14 @@ apr_status_t ib_time_parse_utc(const char *text, apr_time_t *out)
     tm.tm_min = field(text + 14, 2);
     tm.tm_sec = field(text + 17, 2);
     if (tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31
-        || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60) {
+        || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 59) {
         return APR_EINVAL;
     }
     struct tm check = tm;
     apr_time_t t = ib_time_from_tm_utc(&check);
     /* timegm normalises 31 February into March; such a date is a typo. */
-    if (check.tm_mday != tm.tm_mday || check.tm_mon != tm.tm_mon) {
+    if (check.tm_mday != tm.tm_mday || check.tm_mon != tm.tm_mon
+        || check.tm_year != tm.tm_year) {
         return APR_EINVAL;
     }
     *out = t;

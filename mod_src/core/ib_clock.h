@@ -8,6 +8,8 @@
 #ifndef IB_CLOCK_H
 #define IB_CLOCK_H
 
+#include <time.h>
+
 #include <apr_time.h>
 
 /* "YYYY-MM-DDTHH:MM:SSZ" plus the terminating NUL. */

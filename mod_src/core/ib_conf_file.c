@@ -108,6 +108,10 @@ const char *ib_conf_read_file(ib_conf_ctx *ctx, const char *path)
         ctx->line = here;
     }
     apr_file_close(f);
+    if (err == NULL && pending != NULL) {
+        err = apr_psprintf(ctx->pool, "%s:%d: the file ends inside a line continued "
+                           "with '\\'", path, start_line);
+    }
     if (err == NULL && ctx->tenant != NULL) {
         err = apr_psprintf(ctx->pool, "%s: <%s %s> is not closed", path,
                            IB_SECTION_TENANT, ctx->tenant->name);

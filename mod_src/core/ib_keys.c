@@ -316,7 +316,7 @@ const char *ib_sp_key_load(apr_pool_t *p, const char *key_path,
 
 int ib_cert_valid_at(const ib_cert *cert, apr_time_t now)
 {
-    return cert->not_before <= now && now < cert->not_after;
+    return cert->not_before <= now && now <= cert->not_after; /* RFC 5280: inclusive */
 }
 
 static int key_activated(const ib_sp_key *k, apr_time_t now)
@@ -353,7 +353,7 @@ apr_array_header_t *ib_sp_keys_published(apr_pool_t *p,
     }
     for (int i = 0; i < keys->nelts; i++) {
         const ib_sp_key *k = APR_ARRAY_IDX(keys, i, const ib_sp_key *);
-        if (k != active && !key_activated(k, now) && now < k->cert->not_after) {
+        if (k != active && !key_activated(k, now) && now <= k->cert->not_after) {
             APR_ARRAY_PUSH(out, const ib_sp_key *) = k;
         }
     }

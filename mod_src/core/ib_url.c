@@ -1,3 +1,5 @@
+#include <arpa/inet.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <apr_lib.h>
@@ -13,8 +15,13 @@ int ib_url_host_is_loopback(const char *host)
     if (host == NULL) {
         return 0;
     }
-    return strcasecmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0
-           || strcmp(host, "::1") == 0 || strcmp(host, "[::1]") == 0;
+    /* Only literal loopback addresses: "127.attacker.example" is a DNS name. */
+    struct in_addr v4;
+    if (inet_pton(AF_INET, host, &v4) == 1) {
+        return (ntohl(v4.s_addr) >> 24) == 127;
+    }
+    return strcasecmp(host, "localhost") == 0 || strcmp(host, "::1") == 0
+           || strcmp(host, "[::1]") == 0;
 }
 
 static int has_control_or_space(const char *s)
@@ -25,6 +32,20 @@ static int has_control_or_space(const char *s)
         }
     }
     return 0;
+}
+
+static int valid_port(const char *s)
+{
+    if (*s == '\0' || strlen(s) > 5) {
+        return 0;
+    }
+    for (const char *c = s; *c; c++) {
+        if (!apr_isdigit(*c)) {
+            return 0;
+        }
+    }
+    long v = strtol(s, NULL, 10);
+    return v >= 1 && v <= 65535;
 }
 
 /* Shared shape checks; on success `uri` holds the parse. */
@@ -55,6 +76,9 @@ static const char *parse_absolute(apr_pool_t *p, const char *what,
     }
     if (uri->user != NULL || uri->password != NULL) {
         return apr_psprintf(p, "%s '%s' must not contain user:password@", what, text);
+    }
+    if (uri->port_str != NULL && !valid_port(uri->port_str)) {
+        return apr_psprintf(p, "%s '%s' has an invalid port", what, text);
     }
     if (uri->fragment != NULL) {
         return apr_psprintf(p, "%s '%s' must not contain a #fragment", what, text);
@@ -93,7 +117,7 @@ const char *ib_url_parse_base(apr_pool_t *p, const char *text, ib_base_url *out)
     while (n > 0 && prefix[n - 1] == '/') {
         prefix[--n] = '\0';
     }
-    if (strstr(prefix, "/saml") != NULL || strstr(prefix, "//") != NULL
+    if (strcasestr(prefix, "/saml") != NULL || strstr(prefix, "//") != NULL
         || strstr(prefix, "/.") != NULL) {
         return apr_psprintf(p, "SP base URL '%s' has a path the module cannot "
                             "use; give the URL the /saml/... endpoints live "

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Install the Debian packages this project needs, and only those missing.
+#
+#   tests/deps.sh build   # compiler, autotools, httpd + dev headers, libraries
+#   tests/deps.sh test    # build + what the unit and integration tests use
+#
+# Shared by examples/demo.sh and tests/run.sh. Idempotent and silent when
+# everything is already there, so it costs nothing to call it every time; a
+# fresh machine (CI, a new developer box) gets everything from this one place.
+set -euo pipefail
+
+BUILD_PKGS=(
+    build-essential autoconf automake libtool pkg-config
+    apache2 apache2-dev
+    liblasso3-dev libxml2-dev libxmlsec1-dev libssl-dev libcjson-dev
+    libcurl4-openssl-dev check
+)
+TEST_PKGS=(
+    python3-pytest python3-requests python3-lxml python3-cryptography
+    python3-lasso opensaml-schemas xmltooling-schemas openssl
+)
+
+usage() {
+    echo "usage: $0 build|test" >&2
+    exit 2
+}
+
+# Print the packages from "$@" that dpkg does not report as installed.
+# dpkg-query fails for a package it has never heard of: that counts as missing.
+missing_packages() {
+    local pkg status
+    for pkg in "$@"; do
+        status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+        if [[ "$status" != "install ok installed" ]]; then
+            printf '%s\n' "$pkg"
+        fi
+    done
+}
+
+# Debian's apache2 package starts the system-wide server on port 80 at
+# install time. Our demo and tests run private httpd instances instead, so
+# stop it and keep it from coming back at boot. There may be no systemd in a
+# container, hence every way is tried and none is required to work.
+quiet_system_apache() {
+    echo "deps: stopping the system apache2 service (private instances are used instead)"
+    if command -v systemctl >/dev/null 2>&1; then
+        systemctl disable --now apache2 >/dev/null 2>&1 || true
+    fi
+    service apache2 stop >/dev/null 2>&1 || true
+    apache2ctl stop >/dev/null 2>&1 || true
+    update-rc.d apache2 disable >/dev/null 2>&1 || true
+}
+
+install_packages() {
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "deps: missing Debian packages: $*" >&2
+        echo "deps: run as root, or: sudo apt-get install $*" >&2
+        exit 1
+    fi
+    echo "deps: installing: $*"
+    # Only update the package lists when there is something to install:
+    # it is slow and needs the network.
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@"
+}
+
+main() {
+    [[ $# -eq 1 ]] || usage
+    local -a wanted
+    case "$1" in
+        build) wanted=("${BUILD_PKGS[@]}") ;;
+        test) wanted=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}") ;;
+        *) usage ;;
+    esac
+
+    local -a missing
+    mapfile -t missing < <(missing_packages "${wanted[@]}")
+    [[ ${#missing[@]} -eq 0 ]] && return 0
+
+    install_packages "${missing[@]}"
+
+    local pkg
+    for pkg in "${missing[@]}"; do
+        if [[ "$pkg" == apache2 ]]; then
+            quiet_system_apache
+        fi
+    done
+
+    # Verify, so a half-failed install is reported here and not as a
+    # confusing build error later.
+    mapfile -t missing < <(missing_packages "${wanted[@]}")
+    if [[ ${#missing[@]} -ne 0 ]]; then
+        echo "deps: still missing after install: ${missing[*]}" >&2
+        exit 1
+    fi
+    echo "deps: done"
+}
+
+main "$@"

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The test command: install what is missing, build, run every test.
+#
+#   bash tests/run.sh [PYTEST_ARGS...]
+#
+# 1. tests/deps.sh test   Debian packages for the build and the tests
+# 2. tests/build.sh       autoreconf/configure when stale, then make
+# 3. make check           C unit tests (Check)
+# 4. pytest               integration tests against private httpd instances;
+#                         extra arguments go to pytest (e.g. -k metadata -x)
+#
+# Both suites run even if the first fails, so one run shows everything;
+# the exit code is non-zero if either failed. The last line sums it up.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO"
+
+bash tests/deps.sh test
+bash tests/build.sh
+
+# Unit tests. automake's harness keeps Check's own report in the .log file;
+# show its summary line ("100%: Checks: N, Failures: 0, Errors: 0") and, on
+# failure, the whole log, so the reason is in the output and not on disk.
+unit=FAIL
+echo "== unit tests: make check"
+if make -j2 check; then
+    unit=PASS
+else
+    cat test-suite.log tests/unit/*.log 2>/dev/null || true
+fi
+grep -h 'Checks:' tests/unit/*.log 2>/dev/null || true
+
+# Integration tests. pytest exits 5 when it collected nothing: a suite that
+# tested nothing must not pass.
+integration=FAIL
+echo "== integration tests: pytest tests/integration $*"
+rc=0
+/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration "$@" || rc=$?
+case $rc in
+    0) integration=PASS ;;
+    5) echo "run: pytest collected no tests: counted as a failure" >&2 ;;
+    *) ;;
+esac
+
+echo "unit: $unit, integration: $integration"
+[[ $unit == PASS && $integration == PASS ]]
