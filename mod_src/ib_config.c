@@ -1,6 +1,7 @@
 #include <httpd.h>
 #include <string.h>
 
+#include <apr_lib.h>
 #include <apr_strings.h>
 #include <http_log.h>
 
@@ -12,6 +13,8 @@ void *ib_create_server_conf(apr_pool_t *p, server_rec *s)
 {
     ib_server_conf *sc = apr_pcalloc(p, sizeof(*sc));
     sc->reg = ib_registry_make(p);
+    sc->cache = apr_pcalloc(p, sizeof(ib_cache));
+    sc->saml_sps = apr_hash_make(p);
     ib_conf_init(&sc->parse, p, sc->reg);
     return sc;
 }
@@ -22,6 +25,8 @@ void *ib_merge_server_conf(apr_pool_t *p, void *base, void *add)
      * server's registry and routes by the SP base URL's host. */
     ib_server_conf *merged = apr_pmemdup(p, add, sizeof(ib_server_conf));
     merged->reg = ((ib_server_conf *)base)->reg;
+    merged->cache = ((ib_server_conf *)base)->cache;
+    merged->saml_sps = ((ib_server_conf *)base)->saml_sps;
     return merged;
 }
 
@@ -123,6 +128,71 @@ static const char *cmd_tenant_directive(cmd_parms *cmd, void *mconfig,
     return ib_conf_directive(ctx, cmd->cmd->name, argc, (const char *const *)argv);
 }
 
+ib_saml_sp *ib_saml_sp_for(const ib_server_conf *sc, const ib_app *app)
+{
+    return apr_hash_get(sc->saml_sps, &app, sizeof(app));
+}
+
+void *ib_create_dir_conf(apr_pool_t *p, char *dir)
+{
+    ib_dir_conf *dc = apr_pcalloc(p, sizeof(*dc));
+    return dc;
+}
+
+void *ib_merge_dir_conf(apr_pool_t *p, void *base_, void *add_)
+{
+    ib_dir_conf *base = base_, *add = add_;
+    ib_dir_conf *m = apr_pcalloc(p, sizeof(*m));
+    m->tenant = add->tenant ? add->tenant : base->tenant;
+    m->remote_user = add->remote_user ? add->remote_user : base->remote_user;
+    m->header_prefix_set = add->header_prefix_set || base->header_prefix_set;
+    m->header_prefix = add->header_prefix_set ? add->header_prefix : base->header_prefix;
+    return m;
+}
+
+static const char *cmd_session_cache(cmd_parms *cmd, void *mconfig, const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    if (err != NULL) {
+        return err;
+    }
+    return ib_cache_configure(cmd->pool, ib_server_conf_get(cmd->server)->cache, arg);
+}
+
+static const char *cmd_use_tenant(cmd_parms *cmd, void *mconfig, const char *arg)
+{
+    ((ib_dir_conf *)mconfig)->tenant = arg;
+    return NULL;
+}
+
+static const char *cmd_remote_user(cmd_parms *cmd, void *mconfig, const char *arg)
+{
+    for (int i = 0; i < IB_ATTR_COUNT; i++) {
+        if (strcmp(arg, ib_attr_field_names[i]) == 0) {
+            ((ib_dir_conf *)mconfig)->remote_user = ib_attr_field_names[i];
+            return NULL;
+        }
+    }
+    return apr_psprintf(cmd->pool, "IdBrokerRemoteUser: '%s' is not an identity field", arg);
+}
+
+static const char *cmd_header_prefix(cmd_parms *cmd, void *mconfig, const char *arg)
+{
+    ib_dir_conf *dc = mconfig;
+    dc->header_prefix_set = 1;
+    if (strcasecmp(arg, "off") == 0) {
+        dc->header_prefix = NULL;
+        return NULL;
+    }
+    for (const char *c = arg; *c; c++) {
+        if (!apr_isalnum(*c) && *c != '-' && *c != '_') {
+            return "IdBrokerHeaderPrefix may contain only letters, digits, '-' and '_'";
+        }
+    }
+    dc->header_prefix = arg;
+    return NULL;
+}
+
 #define IB_DIRECTIVE(name, where, min, max, setter, help) \
     AP_INIT_TAKE_ARGV(name, cmd_tenant_directive, NULL, RSRC_CONF, help),
 
@@ -132,6 +202,14 @@ const command_rec ib_directives[] = {
     AP_INIT_RAW_ARGS("<" IB_SECTION_APP, cmd_app_section, NULL, RSRC_CONF,
                      "<IdBrokerApp primary|custom-domain>: one SAML app of a tenant"),
 #include "core/ib_directives.def"
+    AP_INIT_TAKE1("IdBrokerSessionCache", cmd_session_cache, NULL, RSRC_CONF,
+                  "socache provider[:args] for sessions and sign-in state (default shmcb)"),
+    AP_INIT_TAKE1("IdBrokerUseTenant", cmd_use_tenant, NULL, OR_AUTHCFG,
+                  "the tenant that protects this location (default: by host)"),
+    AP_INIT_TAKE1("IdBrokerRemoteUser", cmd_remote_user, NULL, OR_AUTHCFG,
+                  "the identity field used as REMOTE_USER (default cip_upn)"),
+    AP_INIT_TAKE1("IdBrokerHeaderPrefix", cmd_header_prefix, NULL, OR_AUTHCFG,
+                  "pass the identity as request headers with this prefix (default Off)"),
     {NULL}
 };
 #undef IB_DIRECTIVE

@@ -7,11 +7,27 @@
 #include <http_config.h>
 
 #include "core/ib_conf.h"
+#include "core/ib_saml.h"
+#include "ib_cache.h"
 
 typedef struct ib_server_conf {
     ib_registry *reg;     /* shared by the main server and every vhost */
     ib_conf_ctx parse;    /* reader state while the config is being read */
+    ib_cache *cache;      /* shared by the main server and every vhost */
+    apr_hash_t *saml_sps; /* ib_app* -> ib_saml_sp*, made at post_config */
 } ib_server_conf;
+
+/* Per-directory settings for protected locations. */
+typedef struct ib_dir_conf {
+    const char *tenant;         /* IdBrokerUseTenant; NULL = by host */
+    const char *remote_user;    /* identity field for REMOTE_USER */
+    const char *header_prefix;  /* NULL = no identity headers */
+    int header_prefix_set;
+} ib_dir_conf;
+
+void *ib_create_dir_conf(apr_pool_t *p, char *dir);
+void *ib_merge_dir_conf(apr_pool_t *p, void *base, void *add);
+ib_saml_sp *ib_saml_sp_for(const ib_server_conf *sc, const ib_app *app);
 
 extern module AP_MODULE_DECLARE_DATA auth_idbroker_module;
 extern const command_rec ib_directives[];

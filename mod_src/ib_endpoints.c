@@ -98,5 +98,8 @@ int ib_endpoint_dispatch(request_rec *r, int lookup_uri)
     if (strcmp(rest, IB_PATH_METADATA) == 0 || strcmp(rest, IB_PATH_METADATA_XML) == 0) {
         return ib_handle_metadata(r, app);
     }
+    if (strcmp(rest, IB_PATH_ACS) == 0) {
+        return ib_handle_acs(r, app);
+    }
     return DECLINED;
 }

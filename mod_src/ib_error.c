@@ -26,7 +26,7 @@ int ib_error_page(request_rec *r, int status, int level, const char *title,
     apr_table_setn(r->headers_out, "X-Content-Type-Options", "nosniff");
     ap_set_content_type(r, "text/html; charset=utf-8");
     if (r->header_only) {
-        return OK;
+        return DONE;
     }
     /* title and message are fixed strings from our code, escaped anyway. */
     ap_rprintf(r,
@@ -35,5 +35,5 @@ int ib_error_page(request_rec *r, int status, int level, const char *title,
                "<p>Transaction ID: <code>%s</code></p>\n</body></html>\n",
                ap_escape_html(r->pool, title), ap_escape_html(r->pool, title),
                ap_escape_html(r->pool, message), txid);
-    return OK;
+    return DONE;
 }

@@ -8,7 +8,8 @@
 
 /* Logs "txid=... reason" at `level` and sends a plain HTML page with
  * `status`, a short title and message (fixed text, never request data), and
- * the Transaction ID. Returns OK, for handlers to return. */
+ * the Transaction ID. Returns DONE: the response is complete, whichever
+ * hook (quick_handler, check_user_id) sends it. */
 int ib_error_page(request_rec *r, int status, int level, const char *title,
                   const char *message, const char *reason);
 

@@ -1,35 +1,87 @@
 /* mod_auth_idbroker: federated sign-in (SAML 2.0 SP, OIDC RP) in front of
  * web portals. This file holds the module record and hook registration only. */
+#include <dlfcn.h>
+
 #include <httpd.h>
+#include <lasso/lasso.h>
+#include <apr_strings.h>
+#include <http_request.h>
 #include <http_config.h>
 #include <http_log.h>
 #include <libxml/parser.h>
+#include <mod_auth.h>
 
+#include "ib_authn.h"
 #include "ib_config.h"
 #include "ib_handlers.h"
 
+
+static int ib_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
+{
+    ib_cache_pre_config(pconf);
+    return OK;
+}
 
 static int ib_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                           server_rec *s)
 {
     xmlInitParser();
+    const char *err = ib_saml_library_init();
+    if (err != NULL) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "mod_auth_idbroker: %s", err);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
     ib_server_conf *sc = ib_server_conf_get(s);
+    if (ib_cache_post_config(sc->cache, pconf, ptemp, s) != APR_SUCCESS) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    for (int i = 0; i < sc->reg->apps->nelts; i++) {
+        const ib_app *app = APR_ARRAY_IDX(sc->reg->apps, i, const ib_app *);
+        const ib_app **key = apr_pmemdup(pconf, &app, sizeof(app));
+        apr_hash_set(sc->saml_sps, key, sizeof(app), ib_saml_sp_make(pconf, app));
+    }
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
                  "mod_auth_idbroker: %d tenant(s), %d SAML app(s) configured",
                  sc->reg->tenants->nelts, sc->reg->apps->nelts);
     return OK;
 }
 
+static void ib_child_init(apr_pool_t *p, server_rec *s)
+{
+    ib_cache_child_init(ib_server_conf_get(s)->cache, p, s);
+}
+
+/* httpd unloads and reloads every module between its two config passes and
+ * on each restart. lasso registers GObject types, which glib (never
+ * unloaded) refuses to register twice, so lasso and this module must stay
+ * mapped for the life of the process: mark both RTLD_NODELETE. */
+static void pin_in_memory(void)
+{
+    const void *symbols[] = {(const void *)lasso_init, (const void *)pin_in_memory};
+    for (size_t i = 0; i < sizeof(symbols) / sizeof(symbols[0]); i++) {
+        Dl_info info;
+        if (dladdr(symbols[i], &info) != 0 && info.dli_fname != NULL) {
+            dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+        }
+    }
+}
+
 static void ib_register_hooks(apr_pool_t *p)
 {
+    pin_in_memory();
+    ap_hook_pre_config(ib_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(ib_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_header_parser(ib_strip_identity_headers, NULL, NULL, APR_HOOK_FIRST);
+    ap_hook_check_authn(ib_check_user_id, NULL, NULL, APR_HOOK_MIDDLE, AP_AUTH_INTERNAL_PER_CONF);
+    ib_register_authz(p);
     ap_hook_post_config(ib_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_quick_handler(ib_endpoint_dispatch, NULL, NULL, APR_HOOK_FIRST);
 }
 
 AP_DECLARE_MODULE(auth_idbroker) = {
     STANDARD20_MODULE_STUFF,
-    NULL,                  /* per-directory config: added with the auth hooks */
-    NULL,
+    ib_create_dir_conf,
+    ib_merge_dir_conf,
     ib_create_server_conf,
     ib_merge_server_conf,
     ib_directives,

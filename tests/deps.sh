@@ -18,6 +18,12 @@ BUILD_PKGS=(
 TEST_PKGS=(
     python3-pytest python3-requests python3-lxml python3-cryptography
     python3-lasso opensaml-schemas xmltooling-schemas openssl
+    # SimpleSAMLphp IdP for the sign-in tests (tests/integration/ssp.py),
+    # served by `php -S`. php-cgi comes first on purpose: it satisfies the
+    # `php` metapackage's "libapache2-mod-php | php-fpm | php-cgi" so apt
+    # does not pull libapache2-mod-php (which would switch the system
+    # apache2 to mpm_prefork).
+    php-cgi simplesamlphp php-cli php-xml php-mbstring php-curl
 )
 
 usage() {

@@ -83,3 +83,33 @@ void ib_time_format_utc(apr_time_t t, char buf[IB_UTC_TIME_LEN])
     gmtime_r(&secs, &tm);
     strftime(buf, IB_UTC_TIME_LEN, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
+
+apr_status_t ib_time_parse_xsd(const char *text, apr_time_t *out)
+{
+    if (text == NULL || strlen(text) < IB_UTC_TIME_LEN - 1 || strlen(text) > 40) {
+        return APR_EINVAL;
+    }
+    char whole[IB_UTC_TIME_LEN];
+    memcpy(whole, text, 19);
+    whole[19] = 'Z';
+    whole[20] = '\0';
+    const char *rest = text + 19;
+    apr_time_t frac = 0;
+    if (*rest == '.') {
+        apr_time_t scale = APR_USEC_PER_SEC;
+        rest++;
+        if (!(*rest >= '0' && *rest <= '9')) {
+            return APR_EINVAL;
+        }
+        while (*rest >= '0' && *rest <= '9') {
+            scale /= 10;
+            frac += (*rest - '0') * scale;
+            rest++;
+        }
+    }
+    if (strcmp(rest, "Z") != 0 || ib_time_parse_utc(whole, out) != APR_SUCCESS) {
+        return APR_EINVAL;
+    }
+    *out += frac;
+    return APR_SUCCESS;
+}

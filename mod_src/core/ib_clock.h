@@ -25,6 +25,10 @@ void ib_clock_pin(apr_time_t t);
  * activation instants); returns APR_SUCCESS or APR_EINVAL. */
 apr_status_t ib_time_parse_utc(const char *text, apr_time_t *out);
 
+/* Parses an xs:dateTime in UTC as SAML uses it: "YYYY-MM-DDTHH:MM:SS" with
+ * optional fractional seconds and a mandatory 'Z'. */
+apr_status_t ib_time_parse_xsd(const char *text, apr_time_t *out);
+
 /* Formats t as "YYYY-MM-DDTHH:MM:SSZ" into buf (IB_UTC_TIME_LEN bytes). */
 void ib_time_format_utc(apr_time_t t, char buf[IB_UTC_TIME_LEN]);
 

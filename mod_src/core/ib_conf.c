@@ -1,3 +1,4 @@
+#include <stdlib.h>
 #include <string.h>
 
 #include <apr_lib.h>
@@ -194,6 +195,60 @@ static const char *set_authn_context(ib_conf_ctx *ctx, int argc, const char *con
     return NULL;
 }
 
+static const char *set_attribute(ib_conf_ctx *ctx, int argc, const char *const *argv)
+{
+    for (int i = 0; i < IB_ATTR_COUNT; i++) {
+        if (strcmp(argv[0], ib_attr_field_names[i]) == 0) {
+            ctx->tenant->attr_names.name[i] = strcmp(argv[1], "-") == 0
+                ? NULL : apr_pstrdup(ctx->pool, argv[1]);
+            return NULL;
+        }
+    }
+    return apr_psprintf(ctx->pool, "IdBrokerAttribute: '%s' is not an identity field "
+                        "(cip_upn, cip_sid, cip_oid, cip_email, displayName, firstName, "
+                        "lastName, cip_forest, cip_domain)", argv[0]);
+}
+
+static const char *parse_seconds(ib_conf_ctx *ctx, const char *name, const char *arg,
+                                 long min, long max, apr_interval_time_t *out)
+{
+    char *end;
+    long v = strtol(arg, &end, 10);
+    if (*arg == '\0' || *end != '\0' || v < min || v > max) {
+        return apr_psprintf(ctx->pool, "%s takes a number of seconds from %ld to %ld, "
+                            "not '%s'", name, min, max, arg);
+    }
+    *out = apr_time_from_sec(v);
+    return NULL;
+}
+
+static const char *set_clock_skew(ib_conf_ctx *ctx, int argc, const char *const *argv)
+{
+    return parse_seconds(ctx, "IdBrokerClockSkew", argv[0], 0, 600, &ctx->tenant->clock_skew);
+}
+
+static const char *set_allow_sha1(ib_conf_ctx *ctx, int argc, const char *const *argv)
+{
+    return parse_flag(ctx, "IdBrokerAllowSHA1", argv[0], &ctx->tenant->allow_sha1);
+}
+
+static const char *set_session_max_age(ib_conf_ctx *ctx, int argc, const char *const *argv)
+{
+    return parse_seconds(ctx, "IdBrokerSessionMaxAge", argv[0], 300, 604800,
+                         &ctx->tenant->session_max_age);
+}
+
+static const char *set_session_idle(ib_conf_ctx *ctx, int argc, const char *const *argv)
+{
+    if (strcasecmp(argv[0], "off") == 0) {
+        ctx->tenant->session_idle = 0;
+        return NULL;
+    }
+    /* SESS-2: from 10 minutes to 12 hours. */
+    return parse_seconds(ctx, "IdBrokerSessionIdleTimeout", argv[0], 600, 43200,
+                         &ctx->tenant->session_idle);
+}
+
 /* ---- app-level setters -------------------------------------------------- */
 
 static const char *set_sp_base_url(ib_conf_ctx *ctx, int argc, const char *const *argv)
@@ -334,7 +389,8 @@ static const ib_directive directives[] = {
 /* Directives that may appear once per section; the rest repeat. */
 static int repeatable(const char *name)
 {
-    return strcasecmp(name, "IdBrokerSPKey") == 0 || strcasecmp(name, "IdBrokerIdPCert") == 0;
+    return strcasecmp(name, "IdBrokerSPKey") == 0 || strcasecmp(name, "IdBrokerIdPCert") == 0
+           || strcasecmp(name, "IdBrokerAttribute") == 0;
 }
 
 static const ib_directive *find_directive(const char *name)
@@ -444,6 +500,9 @@ const char *ib_conf_begin_tenant(ib_conf_ctx *ctx, const char *name)
     t->authn_class = IB_AUTHN_CLASS_UNSPECIFIED;
     t->authn_comparison = IB_AUTHN_EXACT;
     t->seen = apr_hash_make(ctx->pool);
+    ib_attr_names_default(&t->attr_names);
+    t->clock_skew = apr_time_from_sec(120);
+    t->session_max_age = apr_time_from_sec(86400);
     ctx->tenant = t;
     return NULL;
 }

@@ -52,7 +52,7 @@ void ib_registry_index_app(ib_registry *reg, ib_app *app)
     }
 }
 
-static int port_matches(const ib_app *app, apr_port_t port)
+int ib_app_port_matches(const ib_app *app, apr_port_t port)
 {
     if (port == 0) {
         return app->sp_base.port == apr_uri_port_of_scheme(app->sp_base.scheme);
@@ -71,7 +71,7 @@ const ib_app *ib_registry_app_for_path(const apr_array_header_t *apps,
         const ib_app *app = APR_ARRAY_IDX(apps, i, const ib_app *);
         const char *prefix = app->sp_base.prefix;
         apr_size_t n = strlen(prefix);
-        if (!port_matches(app, port) || strncmp(path, prefix, n) != 0
+        if (!ib_app_port_matches(app, port) || strncmp(path, prefix, n) != 0
             || path[n] != '/') {
             continue;
         }

@@ -9,6 +9,7 @@
 #include <apr_pools.h>
 #include <apr_tables.h>
 
+#include "ib_identity.h"
 #include "ib_keys.h"
 #include "ib_url.h"
 
@@ -64,6 +65,11 @@ struct ib_tenant {
     ib_authn_comparison authn_comparison;
     int force_authn;               /* AREQ-10 */
     int send_nameid_policy;        /* AREQ-6 */
+    ib_attr_names attr_names;      /* ATTR-1 */
+    apr_interval_time_t clock_skew; /* RESP-7, default 120 s */
+    int allow_sha1;                /* RESP-9, default off */
+    apr_interval_time_t session_max_age;  /* SESS-1, default 24 h */
+    apr_interval_time_t session_idle;     /* SESS-2, 0 = off */
     apr_hash_t *seen;              /* directive name -> "file:line" (one-shot directives) */
 };
 
@@ -87,6 +93,10 @@ int ib_app_has_idp(const ib_app *app);
 /* The apps whose SP base URL is on `host` (lowercase). NULL if none. */
 const apr_array_header_t *ib_registry_apps_on_host(const ib_registry *reg,
                                                    const char *host);
+
+/* 1 when a request naming `port` in its Host header (0 = none) reaches the
+ * app's SP base URL. */
+int ib_app_port_matches(const ib_app *app, apr_port_t port);
 
 /* The app among `apps` whose endpoints serve `path` on `port`: the SP base
  * URL prefix matches and `path` continues below it. `port` is the one the

@@ -1,0 +1,94 @@
+/* SAML 2.0 SP protocol on lasso: per-app lasso servers, AuthnRequests
+ * (AREQ-1..11) and Response validation (RESP-1..11, SEC-7). */
+#ifndef IB_SAML_H
+#define IB_SAML_H
+
+#include <apr_pools.h>
+#include <apr_tables.h>
+#include <apr_thread_mutex.h>
+#include <apr_time.h>
+
+#include "ib_identity.h"
+#include "ib_tenant.h"
+
+/* Once per process, before any other ib_saml call. */
+const char *ib_saml_library_init(void);
+
+/* The lasso side of one app: a small pool of LassoServer objects, each used
+ * by one thread at a time, rebuilt when the signing key or the set of valid
+ * IdP certificates changes (so a rotation needs no reload). Building one
+ * costs tens of milliseconds, so they are kept, never made per request. */
+typedef struct ib_saml_sp ib_saml_sp;
+
+ib_saml_sp *ib_saml_sp_make(apr_pool_t *p, const ib_app *app);
+
+typedef struct ib_authn_request {
+    const char *request_id;    /* the AuthnRequest ID (InResponseTo later) */
+    int redirect;              /* 1: send the browser to url; 0: POST form */
+    const char *url;           /* redirect: full URL; POST: the form action */
+    const char *saml_request;  /* POST: the Base64 SAMLRequest field */
+} ib_authn_request;
+
+/* Builds an AuthnRequest to the app's IdP, signed with the key active at
+ * `now` when the tenant signs requests. acs_url is the ACS on the host the
+ * user arrived on (AREQ-5); relay_state is our opaque handle (AREQ-8). */
+const char *ib_saml_authn_request(apr_pool_t *p, ib_saml_sp *sp, apr_time_t now,
+                                  const char *acs_url, const char *relay_state,
+                                  ib_authn_request *out);
+
+/* ---- Responses ---------------------------------------------------------- */
+
+#define IB_SAML_MAX_ENCODED (512 * 1024)  /* the SAMLResponse form field */
+#define IB_SAML_MAX_DECODED (256 * 1024)  /* SEC-7 */
+
+typedef enum {
+    IB_SAML_OK = 0,
+    IB_SAML_MALFORMED,        /* not a SAML Response we can read safely */
+    IB_SAML_REJECTED,         /* a rule failed: generic error page (ERR-1) */
+    IB_SAML_IDP_STATUS,       /* the IdP answered with a non-Success status */
+    IB_SAML_USER_CANCELLED,   /* AuthnFailed / RequestDenied (ERR-7) */
+    IB_SAML_ENCRYPTED_NO_KEY, /* RESP-8 */
+    IB_SAML_INTERNAL
+} ib_saml_verdict;
+
+/* A Response decoded and checked for shape, before anything is trusted. */
+typedef struct ib_saml_parsed ib_saml_parsed;
+
+/* Decodes and parses the SAMLResponse field: size caps, no DTD, exactly one
+ * Assertion as a direct child of the Response, unique IDs, every signature
+ * referencing its own parent with allowed algorithms. *in_response_to gets
+ * the Response's InResponseTo ("" when absent). */
+ib_saml_verdict ib_saml_parse_response(apr_pool_t *p, const char *saml_response,
+                                       int allow_sha1, ib_saml_parsed **out,
+                                       const char **in_response_to,
+                                       const char **reason);
+
+typedef struct ib_saml_expect {
+    const char *request_id;
+    const char *acs_url;
+    apr_time_t now;
+    apr_interval_time_t skew;
+} ib_saml_expect;
+
+typedef struct ib_saml_assertion {
+    const char *assertion_id;
+    apr_time_t not_on_or_after;   /* for the replay cache */
+    const char *name_id;          /* NULL when the assertion had none */
+    const char *name_id_format;
+    const char *name_qualifier;
+    const char *sp_name_qualifier;
+    const char *session_index;
+    const char *authn_class;
+    apr_array_header_t *attributes; /* ib_raw_attr */
+    int used_sha1;
+} ib_saml_assertion;
+
+/* Verifies signatures (lasso, pinned IdP certificates only) and every rule
+ * of RESP-1..7 against what the pending request expects. */
+ib_saml_verdict ib_saml_validate_response(apr_pool_t *p, ib_saml_sp *sp,
+                                          ib_saml_parsed *parsed,
+                                          const ib_saml_expect *expect,
+                                          ib_saml_assertion *out,
+                                          const char **reason);
+
+#endif

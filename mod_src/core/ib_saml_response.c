@@ -1,0 +1,630 @@
+/* Response validation. Two stages: ib_saml_parse_response decides whether
+ * the document is safe to look at (shape, DTDs, signature placement and
+ * algorithms); ib_saml_validate_response has lasso verify the signatures with
+ * the pinned IdP keys, then applies every rule of RESP-1..7 to the one
+ * Assertion the shape check allowed. Because exactly one Assertion exists,
+ * as a direct child of the Response, and each signature must reference its
+ * own parent by ID, the element read is the element signed: the XML
+ * signature wrapping family has nowhere to put a second copy. */
+#include <string.h>
+
+#include <apr_strings.h>
+#include <lasso/lasso.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+
+#include "ib_clock.h"
+#include "ib_codec.h"
+#include "ib_saml.h"
+
+const char *ib_saml_sp_take(apr_pool_t *p, ib_saml_sp *sp, apr_time_t now,
+                            LassoServer **out, int *valid_idp_certs);
+void ib_saml_sp_put(ib_saml_sp *sp, LassoServer *server);
+const ib_app *ib_saml_sp_app(const ib_saml_sp *sp);
+
+#define NS_SAMLP "urn:oasis:names:tc:SAML:2.0:protocol"
+#define NS_SAML "urn:oasis:names:tc:SAML:2.0:assertion"
+#define NS_DS "http://www.w3.org/2000/09/xmldsig#"
+#define STATUS_SUCCESS "urn:oasis:names:tc:SAML:2.0:status:Success"
+#define STATUS_AUTHN_FAILED "urn:oasis:names:tc:SAML:2.0:status:AuthnFailed"
+#define STATUS_REQUEST_DENIED "urn:oasis:names:tc:SAML:2.0:status:RequestDenied"
+#define CM_BEARER "urn:oasis:names:tc:SAML:2.0:cm:bearer"
+#define MAX_DEPTH 48
+#define MAX_ELEMENTS 20000
+#define DEFAULT_REPLAY_WINDOW apr_time_from_sec(3600)
+
+struct ib_saml_parsed {
+    xmlDocPtr doc;
+    const char *encoded;      /* the form value, handed to lasso as is */
+    xmlNodePtr response;
+    xmlNodePtr assertion;
+    int response_signed;
+    int assertion_signed;
+    int used_sha1;
+};
+
+/* ---- small DOM helpers --------------------------------------------------- */
+
+static int is_el(const xmlNode *n, const char *ns, const char *name)
+{
+    return n && n->type == XML_ELEMENT_NODE && n->ns && n->ns->href
+           && strcmp((const char *)n->ns->href, ns) == 0
+           && strcmp((const char *)n->name, name) == 0;
+}
+
+static xmlNodePtr child(const xmlNode *parent, const char *ns, const char *name)
+{
+    for (xmlNodePtr c = parent ? parent->children : NULL; c; c = c->next) {
+        if (is_el(c, ns, name)) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+static const char *attr(apr_pool_t *p, const xmlNode *n, const char *name)
+{
+    xmlChar *v = n ? xmlGetNoNsProp(n, (const xmlChar *)name) : NULL;
+    if (v == NULL) {
+        return NULL;
+    }
+    const char *s = apr_pstrdup(p, (const char *)v);
+    xmlFree(v);
+    return s;
+}
+
+/* All text below n, comments skipped: a NameID split by a comment reads as
+ * its full value, never as the part before the comment. */
+static const char *text(apr_pool_t *p, const xmlNode *n)
+{
+    xmlChar *v = n ? xmlNodeGetContent(n) : NULL;
+    if (v == NULL) {
+        return NULL;
+    }
+    const char *s = apr_pstrdup(p, (const char *)v);
+    xmlFree(v);
+    return s;
+}
+
+static const char *trimmed(apr_pool_t *p, const char *s)
+{
+    if (s == NULL) {
+        return NULL;
+    }
+    while (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t') {
+        s++;
+    }
+    apr_size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == '\t')) {
+        n--;
+    }
+    return apr_pstrndup(p, s, n);
+}
+
+static apr_status_t free_doc(void *d)
+{
+    xmlFreeDoc(d);
+    return APR_SUCCESS;
+}
+
+/* ---- shape checks -------------------------------------------------------- */
+
+typedef struct {
+    apr_pool_t *p;
+    apr_hash_t *ids;
+    int elements;
+    int assertions;
+    int signatures;
+    const char *error;
+} walk_state;
+
+static void walk(walk_state *w, xmlNodePtr n, int depth)
+{
+    for (; n != NULL && w->error == NULL; n = n->next) {
+        if (n->type == XML_ENTITY_REF_NODE || n->type == XML_DTD_NODE) {
+            w->error = "the document uses entities or a DTD";
+            return;
+        }
+        if (n->type != XML_ELEMENT_NODE) {
+            continue;
+        }
+        if (depth > MAX_DEPTH || ++w->elements > MAX_ELEMENTS) {
+            w->error = "the document is nested too deeply or too large";
+            return;
+        }
+        if (is_el(n, NS_SAML, "Assertion") || is_el(n, NS_SAML, "EncryptedAssertion")) {
+            w->assertions++;
+        }
+        if (is_el(n, NS_DS, "Signature")) {
+            w->signatures++;
+        }
+        const char *id = attr(w->p, n, "ID");
+        if (id != NULL) {
+            if (apr_hash_get(w->ids, id, APR_HASH_KEY_STRING) != NULL) {
+                w->error = apr_psprintf(w->p, "the ID '%s' occurs twice", id);
+                return;
+            }
+            apr_hash_set(w->ids, id, APR_HASH_KEY_STRING, n);
+        }
+        walk(w, n->children, depth + 1);
+    }
+}
+
+static int algorithm_allowed(const char *alg, const char *const *list)
+{
+    for (; alg && *list; list++) {
+        if (strcmp(alg, *list) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static const char *const C14N_ALGS[] = {
+    "http://www.w3.org/2001/10/xml-exc-c14n#", NULL};
+static const char *const TRANSFORM_ALGS[] = {
+    "http://www.w3.org/2000/09/xmldsig#enveloped-signature",
+    "http://www.w3.org/2001/10/xml-exc-c14n#", NULL};
+static const char *const SIG_ALGS[] = {
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384",
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512", NULL};
+static const char *const DIGEST_ALGS[] = {
+    "http://www.w3.org/2001/04/xmlenc#sha256",
+    "http://www.w3.org/2001/04/xmldsig-more#sha384",
+    "http://www.w3.org/2001/04/xmlenc#sha512", NULL};
+#define SIG_RSA_SHA1 "http://www.w3.org/2000/09/xmldsig#rsa-sha1"
+#define DIGEST_SHA1 "http://www.w3.org/2000/09/xmldsig#sha1"
+
+/* One signature: placed on its parent, one Reference to the parent's ID,
+ * algorithms from the allowlist (RESP-9, SEC-7). */
+static const char *check_signature(apr_pool_t *p, xmlNodePtr sig, int allow_sha1,
+                                   int *used_sha1)
+{
+    xmlNodePtr parent = sig->parent;
+    xmlNodePtr si = child(sig, NS_DS, "SignedInfo");
+    const char *parent_id = attr(p, parent, "ID");
+    if (si == NULL || parent_id == NULL) {
+        return "a signature without SignedInfo, or on an element without an ID";
+    }
+    const char *c14n = attr(p, child(si, NS_DS, "CanonicalizationMethod"), "Algorithm");
+    const char *method = attr(p, child(si, NS_DS, "SignatureMethod"), "Algorithm");
+    if (!algorithm_allowed(c14n, C14N_ALGS)) {
+        return apr_psprintf(p, "canonicalization '%s' is not allowed", c14n ? c14n : "");
+    }
+    int references = 0;
+    for (xmlNodePtr r = si->children; r; r = r->next) {
+        if (!is_el(r, NS_DS, "Reference")) {
+            continue;
+        }
+        references++;
+        const char *uri = attr(p, r, "URI");
+        if (uri == NULL || uri[0] != '#' || strcmp(uri + 1, parent_id) != 0) {
+            return "a signature references another element than the one it sits in";
+        }
+        for (xmlNodePtr t = child(child(r, NS_DS, "Transforms"), NS_DS, "Transform"); t; t = t->next) {
+            if (t->type == XML_ELEMENT_NODE
+                && !algorithm_allowed(attr(p, t, "Algorithm"), TRANSFORM_ALGS)) {
+                return apr_psprintf(p, "transform '%s' is not allowed", attr(p, t, "Algorithm"));
+            }
+        }
+        const char *digest = attr(p, child(r, NS_DS, "DigestMethod"), "Algorithm");
+        if (digest && strcmp(digest, DIGEST_SHA1) == 0 && allow_sha1) {
+            *used_sha1 = 1;
+        } else if (!algorithm_allowed(digest, DIGEST_ALGS)) {
+            return apr_psprintf(p, "digest '%s' is not allowed", digest ? digest : "");
+        }
+    }
+    if (references != 1) {
+        return "a signature must have exactly one Reference";
+    }
+    if (method && strcmp(method, SIG_RSA_SHA1) == 0 && allow_sha1) {
+        *used_sha1 = 1;
+    } else if (!algorithm_allowed(method, SIG_ALGS)) {
+        return apr_psprintf(p, "signature method '%s' is not allowed", method ? method : "");
+    }
+    return NULL;
+}
+
+static const char *check_shape(apr_pool_t *p, ib_saml_parsed *r, int allow_sha1)
+{
+    xmlNodePtr root = xmlDocGetRootElement(r->doc);
+    if (!is_el(root, NS_SAMLP, "Response")) {
+        return "the message is not a SAML 2.0 Response";
+    }
+    walk_state w = {p, apr_hash_make(p), 0, 0, 0, NULL};
+    walk(&w, root, 0);
+    if (w.error != NULL) {
+        return w.error;
+    }
+    r->response = root;
+    if (w.assertions == 0) {
+        return NULL; /* a failure status carries none; checked later */
+    }
+    if (w.assertions > 1) {
+        return "the Response holds more than one Assertion";
+    }
+    r->assertion = child(root, NS_SAML, "Assertion");
+    if (r->assertion == NULL && child(root, NS_SAML, "EncryptedAssertion") == NULL) {
+        return "the Assertion is not a direct child of the Response";
+    }
+    int sigs_seen = 0;
+    xmlNodePtr holders[2] = {root, r->assertion};
+    for (int i = 0; i < 2; i++) {
+        int here = 0;
+        for (xmlNodePtr c = holders[i] ? holders[i]->children : NULL; c; c = c->next) {
+            if (is_el(c, NS_DS, "Signature")) {
+                here++;
+                const char *err = check_signature(p, c, allow_sha1, &r->used_sha1);
+                if (err != NULL) {
+                    return err;
+                }
+            }
+        }
+        if (here > 1) {
+            return "an element carries more than one signature";
+        }
+        sigs_seen += here;
+        if (i == 0) {
+            r->response_signed = here;
+        } else {
+            r->assertion_signed = here;
+        }
+    }
+    if (sigs_seen != w.signatures) {
+        return "a signature sits somewhere other than on the Response or the Assertion";
+    }
+    return NULL;
+}
+
+ib_saml_verdict ib_saml_parse_response(apr_pool_t *p, const char *saml_response,
+                                       int allow_sha1, ib_saml_parsed **out,
+                                       const char **in_response_to,
+                                       const char **reason)
+{
+    if (saml_response == NULL || *saml_response == '\0') {
+        *reason = "no SAMLResponse in the POST";
+        return IB_SAML_MALFORMED;
+    }
+    if (strlen(saml_response) > IB_SAML_MAX_ENCODED) {
+        *reason = "the SAMLResponse is larger than the limit";
+        return IB_SAML_MALFORMED;
+    }
+    unsigned char *xml;
+    long len = ib_b64_decode(p, saml_response, IB_SAML_MAX_DECODED, &xml);
+    if (len <= 0) {
+        *reason = "the SAMLResponse is not Base64, or decodes beyond the size limit";
+        return IB_SAML_MALFORMED;
+    }
+    /* Refuse DTDs before the parser sees them: no entity expansion, no
+     * external fetches, whatever the parser's defaults (SEC-7). */
+    if (memmem(xml, (size_t)len, "<!DOCTYPE", 9) || memmem(xml, (size_t)len, "<!ENTITY", 8)) {
+        *reason = "the SAMLResponse contains a DOCTYPE or entity declaration";
+        return IB_SAML_MALFORMED;
+    }
+    ib_saml_parsed *r = apr_pcalloc(p, sizeof(*r));
+    r->encoded = saml_response;
+    r->doc = xmlReadMemory((const char *)xml, (int)len, "SAMLResponse", NULL,
+                           XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    if (r->doc == NULL) {
+        *reason = "the SAMLResponse is not well-formed XML";
+        return IB_SAML_MALFORMED;
+    }
+    apr_pool_cleanup_register(p, r->doc, free_doc, apr_pool_cleanup_null);
+    const char *err = check_shape(p, r, allow_sha1);
+    if (err != NULL) {
+        *reason = err;
+        return IB_SAML_MALFORMED;
+    }
+    const char *irt = attr(p, r->response, "InResponseTo");
+    *in_response_to = irt ? irt : "";
+    *out = r;
+    return IB_SAML_OK;
+}
+
+/* ---- rules --------------------------------------------------------------- */
+
+static ib_saml_verdict check_status(apr_pool_t *p, ib_saml_parsed *r, const char **reason)
+{
+    xmlNodePtr code = child(child(r->response, NS_SAMLP, "Status"), NS_SAMLP, "StatusCode");
+    const char *value = attr(p, code, "Value");
+    if (value == NULL) {
+        *reason = "the Response has no StatusCode";
+        return IB_SAML_REJECTED;
+    }
+    if (strcmp(value, STATUS_SUCCESS) == 0) {
+        return IB_SAML_OK;
+    }
+    const char *second = attr(p, child(code, NS_SAMLP, "StatusCode"), "Value");
+    *reason = apr_psprintf(p, "the IdP answered %s%s%s", value, second ? " / " : "",
+                           second ? second : "");
+    if (second && (strcmp(second, STATUS_AUTHN_FAILED) == 0
+                   || strcmp(second, STATUS_REQUEST_DENIED) == 0)) {
+        return IB_SAML_USER_CANCELLED;
+    }
+    return IB_SAML_IDP_STATUS;
+}
+
+static const char *check_signature_policy(const ib_saml_parsed *r, ib_sign_policy policy)
+{
+    switch (policy) {
+    case IB_SIGN_RESPONSE:
+        return r->response_signed ? NULL : "the policy requires a signed Response";
+    case IB_SIGN_ASSERTION:
+        return r->assertion_signed ? NULL : "the policy requires a signed Assertion";
+    case IB_SIGN_BOTH:
+        return r->response_signed && r->assertion_signed
+               ? NULL : "the policy requires both Response and Assertion signed";
+    case IB_SIGN_EITHER:
+    default:
+        return r->response_signed || r->assertion_signed
+               ? NULL : "neither the Response nor the Assertion is signed";
+    }
+}
+
+/* Lasso verifies with the keys of the IdP it knows (the pinned, currently
+ * valid certificates), never with a key from the message's KeyInfo. */
+static const char *verify_signatures(apr_pool_t *p, ib_saml_sp *sp, ib_saml_parsed *r,
+                                     apr_time_t now)
+{
+    LassoServer *server;
+    int valid = 0;
+    const char *err = ib_saml_sp_take(p, sp, now, &server, &valid);
+    if (err != NULL) {
+        return err;
+    }
+    if (valid == 0) {
+        ib_saml_sp_put(sp, server);
+        return "no configured IdP certificate is valid now (expired or not yet valid)";
+    }
+    LassoLogin *login = lasso_login_new(server);
+    LassoProfile *profile = LASSO_PROFILE(login);
+    lasso_profile_set_signature_verify_hint(profile,
+        r->response_signed && r->assertion_signed
+        ? LASSO_PROFILE_SIGNATURE_VERIFY_HINT_FORCE : LASSO_PROFILE_SIGNATURE_VERIFY_HINT_MAYBE);
+    int rc = lasso_login_process_authn_response_msg(login, (gchar *)r->encoded);
+    if (rc != 0) {
+        err = apr_psprintf(p, "signature or message check failed in lasso: %s",
+                           lasso_strerror(rc));
+    } else if (r->response_signed && lasso_profile_get_signature_status(profile) != 0) {
+        err = "the Response signature does not verify";
+    }
+    g_object_unref(login);
+    ib_saml_sp_put(sp, server);
+    return err;
+}
+
+static const char *time_attr(apr_pool_t *p, const xmlNode *n, const char *name,
+                             apr_time_t *out, int *present)
+{
+    const char *v = attr(p, n, name);
+    *present = v != NULL;
+    if (v != NULL && ib_time_parse_xsd(v, out) != APR_SUCCESS) {
+        return apr_psprintf(p, "%s '%s' is not a UTC dateTime", name, v);
+    }
+    return NULL;
+}
+
+static const char *check_issuer(apr_pool_t *p, const xmlNode *holder, int required,
+                                const char *expected)
+{
+    xmlNodePtr issuer = child(holder, NS_SAML, "Issuer");
+    if (issuer == NULL) {
+        return required ? "the Assertion has no Issuer" : NULL;
+    }
+    const char *v = trimmed(p, text(p, issuer));
+    if (strcmp(v, expected) != 0) {
+        const char *hint = "";
+        if (strncmp(v, "http:", 5) == 0 && strncmp(expected, "https:", 6) == 0
+            && strcmp(v + 5, expected + 6) == 0) {
+            hint = " (they differ only in http/https: ADFS's default identifier is http)";
+        }
+        return apr_psprintf(p, "Issuer '%s' is not the configured IdP entity ID '%s'%s",
+                            v, expected, hint);
+    }
+    return NULL;
+}
+
+static const char *check_subject(apr_pool_t *p, xmlNodePtr subject,
+                                 const ib_saml_expect *e, ib_saml_assertion *out)
+{
+    if (subject == NULL) {
+        return "the Assertion has no Subject";
+    }
+    if (child(subject, NS_SAML, "EncryptedID") != NULL) {
+        return "encrypted NameID received but no decryption key configured";
+    }
+    xmlNodePtr nid = child(subject, NS_SAML, "NameID");
+    if (nid != NULL) {
+        out->name_id = trimmed(p, text(p, nid));
+        out->name_id_format = attr(p, nid, "Format");
+        out->name_qualifier = attr(p, nid, "NameQualifier");
+        out->sp_name_qualifier = attr(p, nid, "SPNameQualifier");
+    }
+    const char *why = "the Subject has no bearer SubjectConfirmation";
+    for (xmlNodePtr sc = subject->children; sc; sc = sc->next) {
+        const char *method = attr(p, sc, "Method");
+        if (!is_el(sc, NS_SAML, "SubjectConfirmation") || !method || strcmp(method, CM_BEARER)) {
+            continue;
+        }
+        xmlNodePtr d = child(sc, NS_SAML, "SubjectConfirmationData");
+        const char *recipient = attr(p, d, "Recipient");
+        const char *irt = attr(p, d, "InResponseTo");
+        apr_time_t until = 0;
+        int has_until = 0;
+        const char *err = time_attr(p, d, "NotOnOrAfter", &until, &has_until);
+        if (err != NULL) {
+            return err;
+        }
+        if (recipient == NULL || strcmp(recipient, e->acs_url) != 0) {
+            why = apr_psprintf(p, "Recipient '%s' is not the ACS URL '%s'",
+                               recipient ? recipient : "", e->acs_url);
+        } else if (irt == NULL || strcmp(irt, e->request_id) != 0) {
+            why = "SubjectConfirmationData InResponseTo does not match the request";
+        } else if (!has_until || e->now >= until + e->skew) {
+            why = "the SubjectConfirmationData has expired or has no NotOnOrAfter";
+        } else {
+            out->not_on_or_after = until;
+            return NULL;
+        }
+    }
+    return why;
+}
+
+static const char *check_conditions(apr_pool_t *p, xmlNodePtr cond, const ib_saml_expect *e,
+                                    const char *audience, ib_saml_assertion *out)
+{
+    if (cond == NULL) {
+        return "the Assertion has no Conditions (an Audience is required)";
+    }
+    apr_time_t nb = 0, noa = 0;
+    int has_nb, has_noa;
+    const char *err = time_attr(p, cond, "NotBefore", &nb, &has_nb);
+    if (err == NULL) {
+        err = time_attr(p, cond, "NotOnOrAfter", &noa, &has_noa);
+    }
+    if (err != NULL) {
+        return err;
+    }
+    if (has_nb && e->now + e->skew < nb) {
+        return "the Assertion is not yet valid (Conditions NotBefore)";
+    }
+    if (has_noa && e->now >= noa + e->skew) {
+        return "the Assertion has expired (Conditions NotOnOrAfter)";
+    }
+    if (has_noa && noa < out->not_on_or_after) {
+        out->not_on_or_after = noa;
+    }
+    int restrictions = 0;
+    for (xmlNodePtr ar = cond->children; ar; ar = ar->next) {
+        if (!is_el(ar, NS_SAML, "AudienceRestriction")) {
+            continue;
+        }
+        restrictions++;
+        int ours = 0;
+        for (xmlNodePtr a = ar->children; a; a = a->next) {
+            if (is_el(a, NS_SAML, "Audience") && strcmp(trimmed(p, text(p, a)), audience) == 0) {
+                ours = 1;
+            }
+        }
+        if (!ours) {
+            return apr_psprintf(p, "the Audience is not the SP entity ID '%s'", audience);
+        }
+    }
+    return restrictions ? NULL : "the Assertion has no AudienceRestriction";
+}
+
+static const char *check_authn(apr_pool_t *p, xmlNodePtr assertion, const ib_tenant *t,
+                               ib_saml_assertion *out)
+{
+    xmlNodePtr st = child(assertion, NS_SAML, "AuthnStatement");
+    out->session_index = attr(p, st, "SessionIndex");
+    out->authn_class = trimmed(p, text(p, child(child(st, NS_SAML, "AuthnContext"),
+                                                 NS_SAML, "AuthnContextClassRef")));
+    if (t->authn_comparison == IB_AUTHN_EXACT
+        && strcmp(t->authn_class, IB_AUTHN_CLASS_UNSPECIFIED) != 0
+        && (out->authn_class == NULL || strcmp(out->authn_class, t->authn_class) != 0)) {
+        return apr_psprintf(p, "the authentication context '%s' is not the required '%s'",
+                            out->authn_class ? out->authn_class : "", t->authn_class);
+    }
+    return NULL;
+}
+
+static const char *read_attributes(apr_pool_t *p, xmlNodePtr assertion, ib_saml_assertion *out)
+{
+    out->attributes = apr_array_make(p, 12, sizeof(ib_raw_attr));
+    for (xmlNodePtr st = assertion->children; st; st = st->next) {
+        if (!is_el(st, NS_SAML, "AttributeStatement")) {
+            continue;
+        }
+        for (xmlNodePtr a = st->children; a; a = a->next) {
+            if (is_el(a, NS_SAML, "EncryptedAttribute")) {
+                return "encrypted attribute received but no decryption key configured";
+            }
+            if (!is_el(a, NS_SAML, "Attribute") || attr(p, a, "Name") == NULL) {
+                continue;
+            }
+            ib_raw_attr *ra = apr_array_push(out->attributes);
+            ra->name = attr(p, a, "Name");
+            ra->values = apr_array_make(p, 1, sizeof(const char *));
+            for (xmlNodePtr v = a->children; v; v = v->next) {
+                if (is_el(v, NS_SAML, "AttributeValue")) {
+                    APR_ARRAY_PUSH(ra->values, const char *) = trimmed(p, text(p, v));
+                }
+            }
+        }
+    }
+    return NULL;
+}
+
+ib_saml_verdict ib_saml_validate_response(apr_pool_t *p, ib_saml_sp *sp,
+                                          ib_saml_parsed *r,
+                                          const ib_saml_expect *e,
+                                          ib_saml_assertion *out,
+                                          const char **reason)
+{
+    const ib_app *app = ib_saml_sp_app(sp);
+    memset(out, 0, sizeof(*out));
+    ib_saml_verdict v = check_status(p, r, reason);
+    if (v != IB_SAML_OK) {
+        return v;
+    }
+    if (r->assertion == NULL) {
+        *reason = child(r->response, NS_SAML, "EncryptedAssertion")
+                  ? "encrypted assertion received but no decryption key configured"
+                  : "the Response carries no Assertion";
+        return child(r->response, NS_SAML, "EncryptedAssertion")
+               ? IB_SAML_ENCRYPTED_NO_KEY : IB_SAML_REJECTED;
+    }
+    const char *irt = attr(p, r->response, "InResponseTo");
+    const char *dest = attr(p, r->response, "Destination");
+    const char *err = NULL;
+    if (irt == NULL || strcmp(irt, e->request_id) != 0) {
+        err = "the Response InResponseTo does not match the pending request";
+    } else if (dest != NULL && strcmp(dest, e->acs_url) != 0) {
+        err = apr_psprintf(p, "Destination '%s' is not the ACS URL '%s'", dest, e->acs_url);
+    }
+    if (err == NULL) {
+        err = check_signature_policy(r, app->tenant->response_signing);
+    }
+    if (err == NULL) {
+        err = check_issuer(p, r->response, 0, app->idp_entity_id);
+    }
+    if (err == NULL) {
+        err = check_issuer(p, r->assertion, 1, app->idp_entity_id);
+    }
+    if (err == NULL) {
+        err = verify_signatures(p, sp, r, e->now);
+    }
+    if (err == NULL) {
+        out->assertion_id = attr(p, r->assertion, "ID");
+        err = out->assertion_id ? check_subject(p, child(r->assertion, NS_SAML, "Subject"), e, out)
+                                : "the Assertion has no ID";
+    }
+    if (err == NULL) {
+        err = check_conditions(p, child(r->assertion, NS_SAML, "Conditions"), e,
+                               app->sp_entity_id, out);
+    }
+    if (err == NULL) {
+        err = check_authn(p, r->assertion, app->tenant, out);
+    }
+    if (err == NULL) {
+        err = read_attributes(p, r->assertion, out);
+        if (err != NULL) {
+            *reason = err;
+            return IB_SAML_ENCRYPTED_NO_KEY;
+        }
+    }
+    if (err != NULL) {
+        *reason = err;
+        return IB_SAML_REJECTED;
+    }
+    if (strstr(err ? err : "", "decryption") != NULL) {
+        return IB_SAML_ENCRYPTED_NO_KEY;
+    }
+    if (out->not_on_or_after == 0) {
+        out->not_on_or_after = e->now + DEFAULT_REPLAY_WINDOW;
+    }
+    out->used_sha1 = r->used_sha1;
+    return IB_SAML_OK;
+}

@@ -1,0 +1,59 @@
+/* What goes into the shared cache (socache): sessions and pending sign-in
+ * requests, as small JSON records, and the keys they are stored under. The
+ * cache itself is httpd's; this file only decides the bytes. */
+#ifndef IB_STORE_H
+#define IB_STORE_H
+
+#include <apr_pools.h>
+#include <apr_time.h>
+
+#include "ib_identity.h"
+
+#define IB_SESSION_MAX_BYTES (32 * 1024)
+
+typedef struct ib_session {
+    const char *tenant;
+    const char *app;            /* app kind */
+    const char *host;           /* the host the session was made for */
+    apr_time_t created;
+    apr_time_t last_seen;
+    apr_time_t expires;         /* absolute lifetime end */
+    const char *protocol;       /* "saml" */
+    const char *idp;
+    const char *name_id;        /* kept exactly, for logout (SLO-6) */
+    const char *name_id_format;
+    const char *name_qualifier;
+    const char *sp_name_qualifier;
+    const char *session_index;
+    const char *authn_class;
+    ib_identity identity;
+} ib_session;
+
+typedef struct ib_pending {
+    const char *tenant;
+    const char *app;
+    const char *request_id;
+    const char *acs_url;
+    const char *return_url;     /* validated before it is stored */
+    const char *relay;          /* the opaque RelayState handle */
+    const char *state_hash;     /* SHA-256 of the browser's state cookie */
+    const char *host;
+    apr_time_t expires;
+} ib_pending;
+
+const char *ib_session_encode(apr_pool_t *p, const ib_session *s);
+int ib_session_decode(apr_pool_t *p, const char *json, ib_session *out);
+
+const char *ib_pending_encode(apr_pool_t *p, const ib_pending *r);
+int ib_pending_decode(apr_pool_t *p, const char *json, ib_pending *out);
+
+/* Cache keys. Session keys hash the cookie value, so the cache never holds
+ * a usable cookie. */
+const char *ib_store_session_key(apr_pool_t *p, const char *cookie_value);
+const char *ib_store_pending_key(apr_pool_t *p, const char *request_id);
+const char *ib_store_replay_key(apr_pool_t *p, const char *idp, const char *assertion_id);
+
+/* Lowercase hex SHA-256 of s. */
+const char *ib_sha256_hex(apr_pool_t *p, const char *s);
+
+#endif

@@ -1,0 +1,40 @@
+/* The module's one door to httpd's socache (sessions, pending requests,
+ * replay records). shmcb by default; any provider by IdBrokerSessionCache. */
+#ifndef IB_CACHE_H
+#define IB_CACHE_H
+
+#include <apr_global_mutex.h>
+#include <ap_socache.h>
+#include <httpd.h>
+
+typedef struct ib_cache {
+    const char *provider_name;
+    const char *args;
+    const ap_socache_provider_t *provider;
+    ap_socache_instance_t *instance;
+    apr_global_mutex_t *mutex;
+} ib_cache;
+
+#define IB_CACHE_MUTEX_TYPE "idbroker-cache"
+
+/* "shmcb", "shmcb:/path(bytes)", "redis:host:port", ... (config time). */
+const char *ib_cache_configure(apr_pool_t *p, ib_cache *c, const char *spec);
+void ib_cache_pre_config(apr_pool_t *pconf);
+apr_status_t ib_cache_post_config(ib_cache *c, apr_pool_t *pconf, apr_pool_t *ptemp,
+                                  server_rec *s);
+void ib_cache_child_init(ib_cache *c, apr_pool_t *p, server_rec *s);
+
+/* APR_SUCCESS, APR_NOTFOUND or an error. *value is NUL-terminated. */
+apr_status_t ib_cache_get(ib_cache *c, server_rec *s, apr_pool_t *p, const char *key,
+                          const char **value);
+apr_status_t ib_cache_put(ib_cache *c, server_rec *s, apr_pool_t *p, const char *key,
+                          const char *value, apr_time_t expiry);
+apr_status_t ib_cache_remove(ib_cache *c, server_rec *s, apr_pool_t *p, const char *key);
+/* Reads and deletes in one step: single-use records (pending requests). */
+apr_status_t ib_cache_take(ib_cache *c, server_rec *s, apr_pool_t *p, const char *key,
+                           const char **value);
+/* Stores only when absent; APR_EEXIST otherwise (the replay cache). */
+apr_status_t ib_cache_add(ib_cache *c, server_rec *s, apr_pool_t *p, const char *key,
+                          const char *value, apr_time_t expiry);
+
+#endif
