@@ -17,7 +17,7 @@ BUILD_PKGS=(
 )
 TEST_PKGS=(
     python3-pytest python3-requests python3-lxml python3-cryptography
-    python3-lasso opensaml-schemas xmltooling-schemas openssl
+    python3-lasso opensaml-schemas xmltooling-schemas openssl xmlsec1
     # SimpleSAMLphp IdP for the sign-in tests (tests/integration/ssp.py),
     # served by `php -S`. php-cgi comes first on purpose: it satisfies the
     # `php` metapackage's "libapache2-mod-php | php-fpm | php-cgi" so apt
