@@ -156,8 +156,10 @@ static int claim_pending(acs_ctx *c, const char *irt, const char *relay, ib_pend
         return generic_error(c, "unsolicited Response (no InResponseTo): IdP-initiated "
                                 "sign-in is not supported");
     }
-    apr_status_t rv = ib_cache_take(c->sc->cache, r->server, r->pool,
-                                    ib_store_pending_key(r->pool, irt), &json);
+    /* Read first, consume last: a Response that fails the browser checks
+     * below must not burn the real user's pending request. */
+    const char *key = ib_store_pending_key(r->pool, irt);
+    apr_status_t rv = ib_cache_get(c->sc->cache, r->server, r->pool, key, &json);
     if (rv != APR_SUCCESS || !ib_pending_decode(r->pool, json, pr)) {
         return generic_error(c, "InResponseTo names no pending request (unknown, expired "
                                 "or already used)");
@@ -180,6 +182,10 @@ static int claim_pending(acs_ctx *c, const char *irt, const char *relay, ib_pend
     if (state == NULL || strcmp(ib_sha256_hex(r->pool, state), pr->state_hash) != 0) {
         return generic_error(c, "the sign-in state cookie is missing or wrong: the sign-in "
                                 "was not started in this browser");
+    }
+    if (ib_cache_take(c->sc->cache, r->server, r->pool, key, &json) != APR_SUCCESS) {
+        return generic_error(c, "InResponseTo names no pending request (unknown, expired "
+                                "or already used)");
     }
     return OK;
 }

@@ -302,6 +302,17 @@ ib_saml_verdict ib_saml_parse_response(apr_pool_t *p, const char *saml_response,
         *reason = "the SAMLResponse contains a DOCTYPE or entity declaration";
         return IB_SAML_MALFORMED;
     }
+    /* UTF-8 only, no BOM: another encoding could hide a DOCTYPE from the
+     * scan above. */
+    long start = 0;
+    while (start < len && (xml[start] == ' ' || xml[start] == '\t' || xml[start] == '\r'
+                           || xml[start] == '\n')) {
+        start++;
+    }
+    if (start >= len || xml[start] != '<') {
+        *reason = "the SAMLResponse is not UTF-8 XML";
+        return IB_SAML_MALFORMED;
+    }
     ib_saml_parsed *r = apr_pcalloc(p, sizeof(*r));
     r->encoded = saml_response;
     r->doc = xmlReadMemory((const char *)xml, (int)len, "SAMLResponse", NULL,
@@ -311,6 +322,10 @@ ib_saml_verdict ib_saml_parse_response(apr_pool_t *p, const char *saml_response,
         return IB_SAML_MALFORMED;
     }
     apr_pool_cleanup_register(p, r->doc, free_doc, apr_pool_cleanup_null);
+    if (r->doc->intSubset != NULL || r->doc->extSubset != NULL) {
+        *reason = "the SAMLResponse contains a DOCTYPE";
+        return IB_SAML_MALFORMED;
+    }
     const char *err = check_shape(p, r, allow_sha1);
     if (err != NULL) {
         *reason = err;
