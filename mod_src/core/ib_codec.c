@@ -5,11 +5,31 @@
 
 #include "ib_codec.h"
 
+/* OpenSSL's decoder stops quietly at '-' and skips some bytes; we and lasso
+ * must read the same message, so anything outside the alphabet is refused. */
+static int is_b64_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
+           || c == '+' || c == '/' || c == '=';
+}
+
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
 long ib_b64_decode(apr_pool_t *p, const char *in, apr_size_t max_len,
                    unsigned char **out)
 {
-    size_t n = strlen(in);
-    if (n == 0 || n / 4 * 3 > max_len + 3 || n > (size_t)0x7fffffff) {
+    size_t n = strlen(in), data = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (is_b64_char(in[i])) {
+            data++;
+        } else if (!is_space(in[i])) {
+            return -1;
+        }
+    }
+    if (data == 0 || data / 4 * 3 > max_len + 3 || n > (size_t)0x7fffffff) {
         return -1;
     }
     unsigned char *buf = apr_palloc(p, n + 1);

@@ -60,14 +60,15 @@ const char *ib_sid_canonical(apr_pool_t *p, const char *value)
     unsigned char *b;
     long n = ib_b64_decode(p, value, 4096, &b);
     /* Binary SID: revision 1, sub-authority count c <= 15, length 8 + 4c. */
-    if (n < 8 || b[0] != 1 || b[1] > SID_MAX_SUBAUTHORITIES || n != 8 + 4 * b[1]) {
+    if (n < 12 || b[0] != 1 || b[1] < 1 || b[1] > SID_MAX_SUBAUTHORITIES
+        || n != 8 + 4 * b[1]) {
         return NULL;
     }
-    unsigned long long authority = 0;
+    apr_uint64_t authority = 0;
     for (int i = 2; i < 8; i++) {
         authority = (authority << 8) | b[i]; /* big-endian, 48 bits */
     }
-    char *s = apr_psprintf(p, "S-1-%llu", authority);
+    char *s = apr_psprintf(p, "S-1-%" APR_UINT64_T_FMT, authority);
     for (int i = 0; i < b[1]; i++) {
         const unsigned char *sa = b + 8 + 4 * i; /* little-endian */
         unsigned long v = (unsigned long)sa[0] | ((unsigned long)sa[1] << 8)

@@ -35,8 +35,9 @@ const char *ib_store_pending_key(apr_pool_t *p, const char *request_id)
 
 const char *ib_store_replay_key(apr_pool_t *p, const char *idp, const char *assertion_id)
 {
-    return apr_pstrcat(p, "idb:a:", ib_sha256_hex(p, apr_pstrcat(p, idp, "\n",
-                                                                 assertion_id, NULL)), NULL);
+    /* Length-prefixed, so no (idp, id) pair can collide with another. */
+    return apr_pstrcat(p, "idb:a:", ib_sha256_hex(p, apr_psprintf(p, "%lu:%s%s",
+                       (unsigned long)strlen(idp), idp, assertion_id)), NULL);
 }
 
 /* ---- JSON helpers ------------------------------------------------------- */
@@ -81,7 +82,7 @@ static cJSON *parse_record(const char *json)
 {
     cJSON *o = cJSON_Parse(json);
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "v");
-    if (o == NULL || !cJSON_IsNumber(v) || v->valueint != RECORD_VERSION) {
+    if (o == NULL || !cJSON_IsNumber(v) || v->valuedouble != (double)RECORD_VERSION) {
         cJSON_Delete(o);
         return NULL;
     }
@@ -187,5 +188,5 @@ int ib_pending_decode(apr_pool_t *p, const char *json, ib_pending *out)
     out->expires = get_time(o, "x");
     cJSON_Delete(o);
     return out->tenant && out->app && out->request_id && out->acs_url && out->state_hash
-           && out->return_url;
+           && out->return_url && out->relay && out->host && out->expires;
 }

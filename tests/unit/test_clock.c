@@ -1,4 +1,5 @@
-/* ib_clock (UTC parsing/formatting, the pinnable clock) and ib_random. */
+/* ib_clock (UTC and xs:dateTime parsing, formatting, the pinnable clock) and
+ * ib_random. */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +155,82 @@ START_TEST(test_format_parse_round_trip)
 }
 END_TEST
 
+/* ---- ib_time_parse_xsd (SAML instants) ----------------------------------- */
+
+/* Asserts that text is refused as xs:dateTime and *out left alone. */
+static void assert_xsd_refused(const char *text)
+{
+    apr_time_t t = SENTINEL;
+    ck_assert_msg(ib_time_parse_xsd(text, &t) == APR_EINVAL,
+                  "ib_time_parse_xsd accepted '%s'", text ? text : "(null)");
+    ck_assert_msg(t == SENTINEL, "ib_time_parse_xsd wrote *out for '%s'",
+                  text ? text : "(null)");
+}
+
+START_TEST(test_parse_xsd_accepts_whole_seconds)
+{
+    apr_time_t t = 0;
+    ck_assert_int_eq(ib_time_parse_xsd("2024-04-01T10:00:05Z", &t), APR_SUCCESS);
+    ck_assert_int_eq(t, apr_time_from_sec(1711965605));
+}
+END_TEST
+
+START_TEST(test_parse_xsd_adds_fraction_in_microseconds)
+{
+    apr_time_t t = 0;
+    ck_assert_int_eq(ib_time_parse_xsd("2024-04-01T10:00:05.123Z", &t), APR_SUCCESS);
+    ck_assert_int_eq(t, apr_time_from_sec(1711965605) + 123000);
+    ck_assert_int_eq(ib_time_parse_xsd("2024-04-01T10:00:05.5Z", &t), APR_SUCCESS);
+    ck_assert_int_eq(t, apr_time_from_sec(1711965605) + 500000);
+    ck_assert_int_eq(ib_time_parse_xsd("2024-04-01T10:00:05.000001Z", &t), APR_SUCCESS);
+    ck_assert_int_eq(t, apr_time_from_sec(1711965605) + 1);
+}
+END_TEST
+
+START_TEST(test_parse_xsd_truncates_fraction_below_microseconds)
+{
+    apr_time_t t = 0;
+    ck_assert_int_eq(ib_time_parse_xsd("2024-04-01T10:00:05.1234569Z", &t), APR_SUCCESS);
+    ck_assert_int_eq(t, apr_time_from_sec(1711965605) + 123456);
+}
+END_TEST
+
+START_TEST(test_parse_xsd_rejects_missing_z)
+{
+    assert_xsd_refused("2024-04-01T10:00:05");
+    assert_xsd_refused("2024-04-01T10:00:05.123");
+}
+END_TEST
+
+START_TEST(test_parse_xsd_rejects_offsets)
+{
+    assert_xsd_refused("2024-04-01T10:00:05+00:00");
+    assert_xsd_refused("2024-04-01T10:00:05.123+00:00");
+    assert_xsd_refused("2024-04-01T10:00:05-05:00");
+    assert_xsd_refused("2024-04-01T10:00:05Z+01:00");
+}
+END_TEST
+
+START_TEST(test_parse_xsd_rejects_empty_fraction)
+{
+    assert_xsd_refused("2024-04-01T10:00:05.Z");
+}
+END_TEST
+
+START_TEST(test_parse_xsd_rejects_garbage)
+{
+    assert_xsd_refused(NULL);
+    assert_xsd_refused("");
+    assert_xsd_refused("2024-04-01T10:00Z");
+    assert_xsd_refused("2024-04-01 10:00:05Z");
+    assert_xsd_refused("2024-04-01T10:00:05z");
+    assert_xsd_refused("2024-04-01T10:00:05ZZ");
+    assert_xsd_refused("2024-04-01T10:00:05.12aZ");
+    assert_xsd_refused("2024-02-30T10:00:05Z");
+    assert_xsd_refused("2024-04-01T10:00:05,5Z");
+}
+END_TEST
+
 /* ---- the pinnable clock ------------------------------------------------- */
 
 START_TEST(test_clock_pin_makes_now_return_pinned_value)
@@ -305,6 +382,16 @@ Suite *clock_suite(void)
     tcase_add_test(tc, test_format_utc_writes_known_epoch);
     tcase_add_test(tc, test_format_utc_truncates_microseconds);
     tcase_add_test(tc, test_format_parse_round_trip);
+    suite_add_tcase(s, tc);
+
+    tc = test_tcase("xsd");
+    tcase_add_test(tc, test_parse_xsd_accepts_whole_seconds);
+    tcase_add_test(tc, test_parse_xsd_adds_fraction_in_microseconds);
+    tcase_add_test(tc, test_parse_xsd_truncates_fraction_below_microseconds);
+    tcase_add_test(tc, test_parse_xsd_rejects_missing_z);
+    tcase_add_test(tc, test_parse_xsd_rejects_offsets);
+    tcase_add_test(tc, test_parse_xsd_rejects_empty_fraction);
+    tcase_add_test(tc, test_parse_xsd_rejects_garbage);
     suite_add_tcase(s, tc);
 
     tc = test_tcase("pin");

@@ -24,6 +24,9 @@ Suite *keys_suite(void);     /* test_keys.c */
 Suite *url_suite(void);      /* test_url.c */
 Suite *conf_suite(void);     /* test_conf.c */
 Suite *metadata_suite(void); /* test_metadata.c */
+Suite *identity_suite(void); /* test_identity.c */
+Suite *store_suite(void);    /* test_store.c: ib_store and ib_codec */
+Suite *saml_suite(void);     /* test_saml.c: ib_saml_parse_response */
 
 /* Called once by main(): makes the root temp dir and registers its removal. */
 void test_support_init(void);
