@@ -119,6 +119,22 @@ static const char *set_sp_key(ib_conf_ctx *ctx, int argc, const char *const *arg
     return NULL;
 }
 
+static const char *set_decryption_key(ib_conf_ctx *ctx, int argc, const char *const *argv)
+{
+    ib_sp_key *key;
+    const char *err = ib_sp_key_load(ctx->pool, conf_path(ctx, argv[0]),
+                                     conf_path(ctx, argv[1]), &key);
+    if (err != NULL) {
+        return apr_pstrcat(ctx->pool, "IdBrokerSPDecryptionKey: ", err, NULL);
+    }
+    if (EVP_PKEY_get_base_id(key->pkey) != EVP_PKEY_RSA) {
+        return "IdBrokerSPDecryptionKey: IdPs encrypt to RSA keys only; give an RSA key";
+    }
+    apr_array_header_t *list = ctx->app ? ctx->app->own_decrypt_keys : ctx->tenant->decrypt_keys;
+    APR_ARRAY_PUSH(list, ib_sp_key *) = key;
+    return NULL;
+}
+
 static const char *set_sign_requests(ib_conf_ctx *ctx, int argc, const char *const *argv)
 {
     return parse_flag(ctx, "IdBrokerSignRequests", argv[0], &ctx->tenant->sign_requests);
@@ -390,6 +406,7 @@ static const ib_directive directives[] = {
 static int repeatable(const char *name)
 {
     return strcasecmp(name, "IdBrokerSPKey") == 0 || strcasecmp(name, "IdBrokerIdPCert") == 0
+           || strcasecmp(name, "IdBrokerSPDecryptionKey") == 0
            || strcasecmp(name, "IdBrokerAttribute") == 0;
 }
 
@@ -494,6 +511,7 @@ const char *ib_conf_begin_tenant(ib_conf_ctx *ctx, const char *name)
     t->file = apr_pstrdup(ctx->pool, ctx->file ? ctx->file : "?");
     t->line = ctx->line;
     t->sp_keys = apr_array_make(ctx->pool, 2, sizeof(ib_sp_key *));
+    t->decrypt_keys = apr_array_make(ctx->pool, 1, sizeof(ib_sp_key *));
     t->sign_requests = 1;
     t->sso_binding = IB_BINDING_POST;
     t->response_signing = IB_SIGN_EITHER;
@@ -538,6 +556,7 @@ const char *ib_conf_begin_app(ib_conf_ctx *ctx, const char *kind)
     app->file = apr_pstrdup(ctx->pool, ctx->file ? ctx->file : "?");
     app->line = ctx->line;
     app->own_sp_keys = apr_array_make(ctx->pool, 2, sizeof(ib_sp_key *));
+    app->own_decrypt_keys = apr_array_make(ctx->pool, 1, sizeof(ib_sp_key *));
     app->idp_certs = apr_array_make(ctx->pool, 2, sizeof(ib_cert *));
     *slot = app;
     ctx->app = app;
@@ -602,6 +621,8 @@ static const char *finalize_app(ib_conf_ctx *ctx, ib_app *app, const ib_app *pri
         app->sp_entity_id = app->generic_entity_id;
     }
     app->sp_keys = app->own_sp_keys->nelts ? app->own_sp_keys : app->tenant->sp_keys;
+    app->decrypt_keys = app->own_decrypt_keys->nelts ? app->own_decrypt_keys
+                                                     : app->tenant->decrypt_keys;
     if (app->sp_keys->nelts == 0) {
         return apr_psprintf(ctx->pool, "the %s app of tenant '%s' has no SP signing "
                             "key; add IdBrokerSPKey KEY.pem CERT.pem (idbroker-tenant "

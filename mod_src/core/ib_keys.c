@@ -359,3 +359,26 @@ apr_array_header_t *ib_sp_keys_published(apr_pool_t *p,
     }
     return out;
 }
+
+static const char *pem_text(apr_pool_t *p, BIO *bio)
+{
+    char *data;
+    long n = BIO_get_mem_data(bio, &data);
+    const char *s = apr_pstrmemdup(p, data, (apr_size_t)n);
+    BIO_free(bio);
+    return s;
+}
+
+const char *ib_pem_of_key(apr_pool_t *p, EVP_PKEY *key)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL);
+    return pem_text(p, bio);
+}
+
+const char *ib_pem_of_cert(apr_pool_t *p, X509 *cert)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    PEM_write_bio_X509(bio, cert);
+    return pem_text(p, bio);
+}

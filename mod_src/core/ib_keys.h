@@ -56,4 +56,9 @@ apr_array_header_t *ib_sp_keys_published(apr_pool_t *p,
                                          const apr_array_header_t *keys,
                                          apr_time_t now);
 
+/* PEM text of a private key / certificate, in pool memory (lasso and
+ * xmlsec take keys as PEM buffers). */
+const char *ib_pem_of_key(apr_pool_t *p, EVP_PKEY *key);
+const char *ib_pem_of_cert(apr_pool_t *p, X509 *cert);
+
 #endif

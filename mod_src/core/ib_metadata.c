@@ -66,6 +66,14 @@ const char *ib_metadata_sp_xml(apr_pool_t *p, const ib_app *app, apr_time_t now,
         add_key_descriptor(sp, md, ds, "signing", k->cert);
     }
 
+    /* RESP-8: an encryption key only when the SP can decrypt. */
+    for (int i = 0; app->decrypt_keys && i < app->decrypt_keys->nelts; i++) {
+        const ib_sp_key *k = APR_ARRAY_IDX(app->decrypt_keys, i, const ib_sp_key *);
+        if (now <= k->cert->not_after) {
+            add_key_descriptor(sp, md, ds, "encryption", k->cert);
+        }
+    }
+
     /* EP-3: endpoints hang off the SP base URL, never off the scoped ID. */
     const char *slo = ib_url_join(p, &app->sp_base, IB_PATH_SLO);
     add_endpoint(sp, md, "SingleLogoutService", BINDING_POST, slo, 1);

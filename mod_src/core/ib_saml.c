@@ -6,7 +6,6 @@
 #include <lasso/xml/saml-2.0/samlp2_name_id_policy.h>
 #include <lasso/xml/saml-2.0/samlp2_requested_authn_context.h>
 #include <libxml/tree.h>
-#include <openssl/pem.h>
 
 #include "ib_metadata.h"
 #include "ib_saml.h"
@@ -123,28 +122,6 @@ static const char *idp_metadata(apr_pool_t *p, const ib_app *app, apr_time_t now
     return text;
 }
 
-static const char *pem_of_key(apr_pool_t *p, EVP_PKEY *key)
-{
-    BIO *bio = BIO_new(BIO_s_mem());
-    PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL);
-    char *data;
-    long n = BIO_get_mem_data(bio, &data);
-    const char *s = apr_pstrmemdup(p, data, (apr_size_t)n);
-    BIO_free(bio);
-    return s;
-}
-
-static const char *pem_of_cert(apr_pool_t *p, X509 *cert)
-{
-    BIO *bio = BIO_new(BIO_s_mem());
-    PEM_write_bio_X509(bio, cert);
-    char *data;
-    long n = BIO_get_mem_data(bio, &data);
-    const char *s = apr_pstrmemdup(p, data, (apr_size_t)n);
-    BIO_free(bio);
-    return s;
-}
-
 static const char *build_server(apr_pool_t *p, const ib_app *app, apr_time_t now,
                                 const ib_sp_key *key, const char *gen, LassoServer **out)
 {
@@ -155,12 +132,17 @@ static const char *build_server(apr_pool_t *p, const ib_app *app, apr_time_t now
         return err;
     }
     LassoServer *server = lasso_server_new_from_buffers(
-        sp_md, key ? pem_of_key(p, key->pkey) : NULL, NULL,
-        key ? pem_of_cert(p, key->cert->x509) : NULL);
+        sp_md, key ? ib_pem_of_key(p, key->pkey) : NULL, NULL,
+        key ? ib_pem_of_cert(p, key->cert->x509) : NULL);
     if (server == NULL) {
         return "lasso could not load the SP metadata and key";
     }
     server->signature_method = LASSO_SIGNATURE_METHOD_RSA_SHA256;
+    if (app->decrypt_keys->nelts > 0) {
+        /* lasso decrypts too, to verify signatures inside encrypted assertions. */
+        const ib_sp_key *dk = APR_ARRAY_IDX(app->decrypt_keys, 0, const ib_sp_key *);
+        lasso_server_set_encryption_private_key(server, ib_pem_of_key(p, dk->pkey));
+    }
     int valid = 0;
     const char *idp_md = idp_metadata(p, app, now, &valid);
     if (lasso_server_add_provider_from_buffer(server, LASSO_PROVIDER_ROLE_IDP, idp_md,

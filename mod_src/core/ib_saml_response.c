@@ -12,6 +12,10 @@
 #include <lasso/lasso.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
+#include <xmlsec/crypto.h>
+#include <xmlsec/keysmngr.h>
+#include <xmlsec/xmlenc.h>
+#include <xmlsec/xmlsec.h>
 
 #include "ib_clock.h"
 #include "ib_codec.h"
@@ -25,6 +29,7 @@ const ib_app *ib_saml_sp_app(const ib_saml_sp *sp);
 #define NS_SAMLP "urn:oasis:names:tc:SAML:2.0:protocol"
 #define NS_SAML "urn:oasis:names:tc:SAML:2.0:assertion"
 #define NS_DS "http://www.w3.org/2000/09/xmldsig#"
+#define NS_XENC "http://www.w3.org/2001/04/xmlenc#"
 #define STATUS_SUCCESS "urn:oasis:names:tc:SAML:2.0:status:Success"
 #define STATUS_AUTHN_FAILED "urn:oasis:names:tc:SAML:2.0:status:AuthnFailed"
 #define STATUS_REQUEST_DENIED "urn:oasis:names:tc:SAML:2.0:status:RequestDenied"
@@ -337,6 +342,59 @@ ib_saml_verdict ib_saml_parse_response(apr_pool_t *p, const char *saml_response,
     return IB_SAML_OK;
 }
 
+/* ---- EncryptedAssertion (RESP-8) ---------------------------------------- */
+
+static int decrypt_with(apr_pool_t *p, xmlNodePtr data, const ib_sp_key *k)
+{
+    const char *pem = ib_pem_of_key(p, k->pkey);
+    xmlSecKeysMngrPtr mngr = xmlSecKeysMngrCreate();
+    if (mngr == NULL || xmlSecCryptoAppDefaultKeysMngrInit(mngr) < 0) {
+        xmlSecKeysMngrDestroy(mngr);
+        return -1;
+    }
+    xmlSecKeyPtr key = xmlSecCryptoAppKeyLoadMemory((const xmlSecByte *)pem,
+                                                    (xmlSecSize)strlen(pem),
+                                                    xmlSecKeyDataFormatPem, NULL, NULL, NULL);
+    int rc = -1;
+    if (key != NULL && xmlSecCryptoAppDefaultKeysMngrAdoptKey(mngr, key) >= 0) {
+        xmlSecEncCtxPtr ctx = xmlSecEncCtxCreate(mngr);
+        if (ctx != NULL) {
+            rc = xmlSecEncCtxDecrypt(ctx, data);
+            if (rc == 0 && !ctx->resultReplaced) {
+                rc = -1; /* decrypted bytes, but not an element in place */
+            }
+            xmlSecEncCtxDestroy(ctx);
+        }
+    } else if (key != NULL) {
+        xmlSecKeyDestroy(key);
+    }
+    xmlSecKeysMngrDestroy(mngr);
+    return rc;
+}
+
+/* Decrypts the one EncryptedAssertion in place, so the rules below read
+ * the Assertion as any other; then checks the shape again. */
+static const char *decrypt_assertion(apr_pool_t *p, ib_saml_parsed *r, const ib_app *app)
+{
+    xmlNodePtr enc = child(r->response, NS_SAML, "EncryptedAssertion");
+    xmlNodePtr data = child(enc, NS_XENC, "EncryptedData");
+    if (data == NULL) {
+        return "the EncryptedAssertion has no EncryptedData";
+    }
+    int done = 0;
+    for (int i = 0; i < app->decrypt_keys->nelts && !done; i++) {
+        done = decrypt_with(p, data, APR_ARRAY_IDX(app->decrypt_keys, i, const ib_sp_key *)) == 0;
+    }
+    xmlNodePtr assertion = done ? child(enc, NS_SAML, "Assertion") : NULL;
+    if (assertion == NULL) {
+        return "the EncryptedAssertion could not be decrypted with the SP decryption key(s)";
+    }
+    xmlUnlinkNode(assertion);
+    xmlReplaceNode(enc, assertion);
+    xmlFreeNode(enc);
+    return check_shape(p, r, app->tenant->allow_sha1);
+}
+
 /* ---- rules --------------------------------------------------------------- */
 
 static ib_saml_verdict check_status(apr_pool_t *p, ib_saml_parsed *r, const char **reason)
@@ -583,6 +641,15 @@ ib_saml_verdict ib_saml_validate_response(apr_pool_t *p, ib_saml_sp *sp,
     ib_saml_verdict v = check_status(p, r, reason);
     if (v != IB_SAML_OK) {
         return v;
+    }
+    int encrypted = r->assertion == NULL
+                    && child(r->response, NS_SAML, "EncryptedAssertion") != NULL;
+    if (encrypted && app->decrypt_keys->nelts > 0) {
+        const char *derr = decrypt_assertion(p, r, app);
+        if (derr != NULL) {
+            *reason = derr;
+            return IB_SAML_REJECTED;
+        }
     }
     if (r->assertion == NULL) {
         *reason = child(r->response, NS_SAML, "EncryptedAssertion")

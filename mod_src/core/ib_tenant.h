@@ -42,6 +42,8 @@ typedef struct ib_app {
     const char *metadata_id;       /* stable SPSSODescriptor ID (MD-2) */
     apr_array_header_t *own_sp_keys;  /* ib_sp_key*; empty = the tenant's */
     const apr_array_header_t *sp_keys; /* resolved at finalize */
+    apr_array_header_t *own_decrypt_keys;   /* ib_sp_key*; empty = the tenant's */
+    const apr_array_header_t *decrypt_keys; /* RESP-8; may be empty */
 
     const char *idp_entity_id;
     const char *idp_sso_url;
@@ -57,6 +59,7 @@ struct ib_tenant {
     ib_app *primary;
     ib_app *custom_domain;         /* NULL unless configured */
     apr_array_header_t *sp_keys;   /* ib_sp_key*, shared by both apps */
+    apr_array_header_t *decrypt_keys; /* ib_sp_key*, shared by both apps */
 
     int sign_requests;             /* AREQ-3, default on */
     ib_binding sso_binding;        /* AREQ-2, default POST */
