@@ -1,32 +1,56 @@
 #!/usr/bin/env bash
-# Run mod_auth_idbroker in a private Apache httpd with one sample tenant.
+# A SAML sign-in demo: mod_auth_idbroker in a private Apache httpd protecting
+# a sample portal, signing in against a local SimpleSAMLphp IdP (or yours).
 #
-#   examples/demo.sh [--port N] [--dir DIR]   build, configure and start
-#   examples/demo.sh --stop [--dir DIR]       stop the instance in DIR
+#   examples/demo.sh [--port N] [--idp-port M] [--dir DIR]
+#           install what is missing, build, start a local SimpleSAMLphp IdP
+#           on 127.0.0.1:M with demo users, make a tenant connected to it,
+#           start httpd on 127.0.0.1:N and make the IdP trust the tenant
+#   examples/demo.sh --idp-metadata FILE [--port N] [--dir DIR]
+#           no local IdP: connect the tenant to the IdP described by the SAML
+#           metadata in FILE (entity ID, SSO/SLO URLs, signing certificates)
+#   examples/demo.sh --tenant-dir DIR2 ...
+#           use the tenant conf(s) in DIR2 (from `idbroker-tenant new`)
+#           instead of making one; DIR2 is never written to: the demo works
+#           on a copy in DIR
+#   examples/demo.sh --stop [--dir DIR]
+#           stop the httpd and the local IdP of the demo in DIR
 #
-# Defaults: port 8080, dir /tmp/idbroker-demo. Everything (config, tenant,
-# keys, logs, pid file) lives in DIR; the system's /etc/apache2 setup is
-# neither used nor touched, and the server listens on 127.0.0.1 only.
+# Defaults: port 8080, IdP port = port + 1, dir /tmp/idbroker-demo. Everything
+# (configs, tenant, keys, IdP, logs, pid files) lives in DIR; the system's
+# /etc/apache2 setup is neither used nor touched, and both servers listen on
+# 127.0.0.1 only. Starting again stops the previous demo in DIR first.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 APACHE_BIN=/usr/sbin/apache2
+PHP_BIN=/usr/bin/php
+PYTHON=/usr/bin/python3
 MODULES_DIR=/usr/lib/apache2/modules
 # The modules the demo config needs besides ours. Ones compiled into the
 # binary (Debian: unixd, log_config) are skipped when writing LoadModule lines.
-MODULES=(mpm_event authz_core authn_core authz_host mime dir alias headers
-         socache_shmcb env setenvif unixd log_config)
+MODULES=(mpm_event authz_core authz_user authn_core authz_host mime dir alias
+         headers socache_shmcb env setenvif cgid unixd log_config)
 TIMEOUT=10   # seconds to wait for start-up / shut-down
 
 PORT=8080
+PORT_SET=0
+IDP_PORT=
 DIR=/tmp/idbroker-demo
+IDP_METADATA=
+TENANT_DIR=
 ACTION=start
 
 usage() {
     cat >&2 <<EOF
-usage: examples/demo.sh [--port N] [--dir DIR]
+usage: examples/demo.sh [--port N] [--idp-port M] [--dir DIR]
+                        [--idp-metadata FILE] [--tenant-dir DIR2]
        examples/demo.sh --stop [--dir DIR]
-Defaults: --port 8080 --dir /tmp/idbroker-demo
+Defaults: --port 8080 --idp-port PORT+1 --dir /tmp/idbroker-demo
+  --idp-metadata FILE  connect to the IdP in this SAML metadata file instead
+                       of starting a local SimpleSAMLphp IdP
+  --tenant-dir DIR2    use the tenant conf(s) in DIR2 (made by
+                       idbroker-tenant new) instead of making one
 EOF
     exit 2
 }
@@ -36,45 +60,110 @@ die() {
     exit 1
 }
 
+check_port() {
+    if ! [[ "$2" =~ ^[0-9]+$ ]] || ((10#$2 < 1 || 10#$2 > 65535)); then
+        die "$1 must be a number from 1 to 65535, not '$2'"
+    fi
+}
+
 parse_args() {
     while [[ $# -gt 0 ]]; do
         case "$1" in
-            --port) [[ $# -ge 2 ]] || usage; PORT=$2; shift 2 ;;
-            --port=*) PORT=${1#*=}; shift ;;
+            --port) [[ $# -ge 2 ]] || usage; PORT=$2; PORT_SET=1; shift 2 ;;
+            --port=*) PORT=${1#*=}; PORT_SET=1; shift ;;
+            --idp-port) [[ $# -ge 2 ]] || usage; IDP_PORT=$2; shift 2 ;;
+            --idp-port=*) IDP_PORT=${1#*=}; shift ;;
             --dir) [[ $# -ge 2 ]] || usage; DIR=$2; shift 2 ;;
             --dir=*) DIR=${1#*=}; shift ;;
+            --idp-metadata) [[ $# -ge 2 ]] || usage; IDP_METADATA=$2; shift 2 ;;
+            --idp-metadata=*) IDP_METADATA=${1#*=}; shift ;;
+            --tenant-dir) [[ $# -ge 2 ]] || usage; TENANT_DIR=$2; shift 2 ;;
+            --tenant-dir=*) TENANT_DIR=${1#*=}; shift ;;
             --stop) ACTION=stop; shift ;;
             -h|--help) usage ;;
             *) echo "demo: unknown argument: $1" >&2; usage ;;
         esac
     done
-    if ! [[ "$PORT" =~ ^[0-9]+$ ]] || ((PORT < 1 || PORT > 65535)); then
-        die "--port must be a number from 1 to 65535, not '$PORT'"
+    check_port --port "$PORT"
+    PORT=$((10#$PORT))
+    if [[ -n "$IDP_PORT" ]]; then
+        check_port --idp-port "$IDP_PORT"
+        IDP_PORT=$((10#$IDP_PORT))
     fi
     [[ -n "$DIR" ]] || die "--dir must not be empty"
     # httpd wants absolute paths throughout its config.
     DIR=$(realpath -m -- "$DIR")
     [[ "$DIR" != / ]] || die "--dir must not be /"
+    # httpd.conf names paths in DIR unquoted.
+    [[ "$DIR" != *[[:space:]\"]* ]] || die "--dir must not contain spaces or quotes"
+    if [[ $ACTION == start && -n "$IDP_METADATA" ]]; then
+        [[ -f "$IDP_METADATA" && -r "$IDP_METADATA" ]] \
+            || die "--idp-metadata: no readable file '$IDP_METADATA'"
+        IDP_METADATA=$(realpath -- "$IDP_METADATA")
+    fi
+    if [[ $ACTION == start && -n "$TENANT_DIR" ]]; then
+        [[ -d "$TENANT_DIR" ]] || die "--tenant-dir: no directory '$TENANT_DIR'"
+        TENANT_DIR=$(realpath -- "$TENANT_DIR")
+    fi
     CONF=$DIR/httpd.conf
     PIDFILE=$DIR/run/httpd.pid
     ERROR_LOG=$DIR/logs/error.log
-    TENANTS=$DIR/tenants.d
+    # The demo's own tenant lives (and stays) in tenants.d; a --tenant-dir
+    # is copied afresh into tenants-copy.d on every start.
+    if [[ -n "$TENANT_DIR" ]]; then
+        TENANTS=$DIR/tenants-copy.d
+    else
+        TENANTS=$DIR/tenants.d
+    fi
+    PORTAL_DIR=$DIR/portal
+    HTDOCS=$DIR/htdocs
+    SP_METADATA_DIR=$DIR/sp-metadata
+    IDP_DIR=$DIR/idp
+    IDP_PIDFILE=$IDP_DIR/php.pid
+}
+
+helper() {
+    "$PYTHON" -B "$REPO/examples/demo_helper.py" "$@"
 }
 
 # mkdir -p with an explicit 0755: httpd's children run as www-data and must
-# be able to reach the document root whatever the caller's umask is.
+# be able to reach the portal whatever the caller's umask is.
 mkdir_755() {
     mkdir -p -- "$1"
     chmod 0755 -- "$1"
 }
 
-# True if the process exists and is not a zombie. The daemonized httpd is
-# re-parented to PID 1, which in a container may never reap it, so a
+# True if the process exists and is not a zombie. The daemonized servers are
+# re-parented to PID 1, which in a container may never reap them, so a
 # stopped server can linger as <defunct>; that counts as gone.
 pid_alive() {
     local state
     state=$(awk '{ sub(/.*\) /, ""); print $1 }' "/proc/$1/stat" 2>/dev/null) || return 1
     [[ -n "$state" && "$state" != Z && "$state" != X ]]
+}
+
+# Live (non-zombie) processes in process group $1, one pid a line.
+group_members() {
+    local stat line state pgrp
+    for stat in /proc/[0-9]*/stat; do
+        { read -r line <"$stat"; } 2>/dev/null || continue
+        # after "pid (comm) ": state ppid pgrp ...
+        read -r state _ pgrp _ <<<"${line##*) }"
+        if [[ "$pgrp" == "$1" && "$state" != Z && "$state" != X ]]; then
+            stat=${stat#/proc/}
+            echo "${stat%/stat}"
+        fi
+    done
+}
+
+# Wait (up to 2s) for PID 1 to reap an exited server, so `ps` right after a
+# stop shows no <defunct> entry. Not an error if it never does.
+await_reaped() {
+    local i
+    for ((i = 0; i < 20; i++)); do
+        [[ -e "/proc/$1" ]] || return 0
+        sleep 0.1
+    done
 }
 
 running_pid() {
@@ -85,14 +174,14 @@ running_pid() {
     echo "$pid"
 }
 
-# True if something accepts TCP connections on 127.0.0.1:PORT. Uses bash's
+# True if something accepts TCP connections on 127.0.0.1:$1. Uses bash's
 # /dev/tcp so the demo needs no curl.
 port_open() {
-    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-# Stop the instance whose pid file is in DIR, if any; wait until it is gone.
-stop_instance() {
+# Stop the httpd whose pid file is in DIR, if any; wait until it is gone.
+stop_httpd() {
     local pid i
     pid=$(running_pid) || return 1
     # -k stop reads the pid file from httpd.conf; fall back to a signal if
@@ -108,18 +197,50 @@ stop_instance() {
         kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
         sleep 0.5
     fi
-    # Give PID 1 a moment to reap the exited master, so `ps` right after a
-    # stop shows no <defunct> apache2. Not an error if it never does.
-    for ((i = 0; i < 20; i++)); do
-        [[ -e "/proc/$pid" ]] || break
-        sleep 0.1
-    done
+    await_reaped "$pid"
     rm -f -- "$PIDFILE"
     return 0
 }
 
+# The pid of the running local IdP (php -S serving IDP_DIR), if any. The
+# command line is checked so a recycled pid is never taken for it.
+idp_pid() {
+    local pid
+    [[ -r "$IDP_PIDFILE" ]] || return 1
+    pid=$(<"$IDP_PIDFILE")
+    [[ "$pid" =~ ^[0-9]+$ ]] && pid_alive "$pid" || return 1
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "-t $IDP_DIR/docroot" || return 1
+    echo "$pid"
+}
+
+# Stop the local IdP: php -S and its PHP_CLI_SERVER_WORKERS children, which
+# all share its process group (it was started under setsid).
+stop_idp() {
+    local pid i sig
+    pid=$(idp_pid) || { rm -f -- "$IDP_PIDFILE"; return 1; }
+    for sig in TERM KILL; do
+        kill "-$sig" -- "-$pid" 2>/dev/null || true
+        for ((i = 0; i < TIMEOUT * 10; i++)); do
+            [[ -z "$(group_members "$pid")" ]] && break 2
+            sleep 0.1
+        done
+        echo "demo: the IdP (php, pid $pid) did not stop on SIG$sig" >&2
+    done
+    await_reaped "$pid"
+    rm -f -- "$IDP_PIDFILE"
+    return 0
+}
+
+stop_all() {
+    local what=""
+    if stop_httpd; then what="httpd"; fi
+    if stop_idp; then what+="${what:+ and }the local IdP"; fi
+    [[ -n "$what" ]] || return 1
+    echo "demo: stopped $what in $DIR"
+}
+
 build() {
-    bash "$REPO/tests/deps.sh" build
+    bash "$REPO/tests/deps.sh" demo
     bash "$REPO/tests/build.sh"
 }
 
@@ -138,16 +259,131 @@ make_tenant() {
         rm -rf -- "$conf" "$TENANTS/demo-keys"
     fi
     mkdir_755 "$TENANTS"
-    "$REPO/idbroker-tenant" new demo --sp-base "$base" --scoped --dir "$TENANTS" \
+    "$REPO/idbroker-tenant" new demo --sp-base "$base" --scoped --dir "$TENANTS" >/dev/null \
         || die "idbroker-tenant new failed"
 }
 
-# The portal is copied afresh each start so edits to examples/portal show up.
+# --tenant-dir: the conf files are copied (the demo adds the IdP connection
+# to the copies) and everything else (key directories, certificates) is
+# linked, so relative paths in the confs resolve as they do in DIR2.
+copy_tenants() {
+    local entry name
+    local -a confs
+    [[ "$TENANT_DIR" != "$TENANTS" ]] || die "--tenant-dir must not be $TENANTS"
+    shopt -s nullglob
+    confs=("$TENANT_DIR"/*.conf)
+    shopt -u nullglob
+    [[ ${#confs[@]} -gt 0 ]] || die "--tenant-dir: no *.conf in $TENANT_DIR"
+    rm -rf -- "$TENANTS"
+    mkdir_755 "$TENANTS"
+    for entry in "$TENANT_DIR"/*; do
+        name=${entry##*/}
+        case "$name" in
+            idp-signing-*.pem) die "$entry: the demo writes files of that name; rename it" ;;
+        esac
+        if [[ "$name" == *.conf && -f "$entry" ]]; then
+            cp -- "$entry" "$TENANTS/$name"
+            chmod 0644 -- "$TENANTS/$name"
+        else
+            ln -s -- "$entry" "$TENANTS/$name"
+        fi
+    done
+}
+
+# Reads TENANT_CONFS (every *.conf in TENANTS) and, for each tenant in them,
+# its name, SP base URL and scope into the TENANT_* arrays. The demo serves
+# http://127.0.0.1:PORT, so every tenant must live there; with --tenant-dir
+# and no --port, PORT is taken from the tenants.
+read_tenants() {
+    local conf name base scope tport
+    shopt -s nullglob
+    TENANT_CONFS=("$TENANTS"/*.conf)
+    shopt -u nullglob
+    [[ ${#TENANT_CONFS[@]} -gt 0 ]] || die "no tenant conf in $TENANTS"
+    TENANT_NAMES=() TENANT_BASES=() TENANT_SCOPES=()
+    local info
+    info=$(helper tenant-info "${TENANT_CONFS[@]}") || exit 1
+    while IFS=$'\t' read -r conf name base scope; do
+        if ! [[ "$base" =~ ^http://127\.0\.0\.1(:([0-9]+))?(/.*)?$ ]]; then
+            die "$conf: tenant $name has SP base URL $base; the demo serves" \
+                "http://127.0.0.1:PORT only (idbroker-tenant new NAME --sp-base http://127.0.0.1:PORT)"
+        fi
+        tport=${BASH_REMATCH[2]:-80}
+        if [[ -n "$TENANT_DIR" && $PORT_SET -eq 0 && ${#TENANT_NAMES[@]} -eq 0 ]]; then
+            PORT=$((10#$tport))
+        fi
+        if ((10#$tport != PORT)); then
+            die "$conf: tenant $name is made for port $tport (SP base URL $base)," \
+                "the demo runs on port $PORT; use --port $tport"
+        fi
+        TENANT_NAMES+=("$name")
+        TENANT_BASES+=("${base%/}")
+        TENANT_SCOPES+=("$scope")
+    done <<<"$info"
+}
+
+# The URL of tenant $1's SP metadata: ?entity= picks a scoped app among
+# several on one host; with a single tenant the plain URL is the one to give.
+sp_metadata_url() {
+    local url=${TENANT_BASES[$1]}/saml/metadata
+    if [[ ${#TENANT_NAMES[@]} -gt 1 && "${TENANT_SCOPES[$1]}" != - ]]; then
+        url+="?entity=${TENANT_SCOPES[$1]}"
+    fi
+    echo "$url"
+}
+
+# The local SimpleSAMLphp IdP under PHP's built-in web server, in its own
+# session (so it and its workers form one process group to stop).
+start_idp() {
+    local i
+    helper ssp-setup --idp-dir "$IDP_DIR" --port "$IDP_PORT" \
+        --templates "$REPO/examples/idp" --users "$REPO/examples/idp/users.json" \
+        || die "could not write the IdP config in $IDP_DIR"
+    rm -f -- "$IDP_PIDFILE"
+    # $$ and "$@" belong to the inner sh: the pid written is php's own.
+    # shellcheck disable=SC2016
+    (cd "$IDP_DIR" && exec setsid /bin/sh -c 'echo "$$" >"$0" && exec "$@"' "$IDP_PIDFILE" \
+        env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C LC_ALL=C TZ=UTC \
+        SIMPLESAMLPHP_CONFIG_DIR="$IDP_DIR/config" PHP_CLI_SERVER_WORKERS=4 \
+        "$PHP_BIN" -d display_errors=0 -d log_errors=1 \
+        -d "error_log=$IDP_DIR/log/php-errors.log" \
+        -S "127.0.0.1:$IDP_PORT" -t "$IDP_DIR/docroot") \
+        </dev/null >>"$IDP_DIR/log/php-server.log" 2>&1 &
+    for ((i = 0; i < TIMEOUT * 10; i++)); do
+        [[ -s "$IDP_PIDFILE" ]] && break
+        sleep 0.1
+    done
+    STARTED_IDP=1
+    if ! helper wait-url "$IDP_BASE/simplesaml/saml2/idp/metadata.php" \
+            --contains EntityDescriptor --timeout "$TIMEOUT"; then
+        echo "demo: the IdP did not start; last log lines:" >&2
+        tail -n 20 -- "$IDP_DIR/log/php-server.log" "$IDP_DIR/log/php-errors.log" >&2 2>/dev/null || true
+        exit 1
+    fi
+    helper fetch "$IDP_BASE/simplesaml/saml2/idp/metadata.php" "$IDP_DIR/idp-metadata.xml" \
+        --metadata || exit 1
+}
+
+# The portal (a CGI) and the start page are copied afresh each start so
+# edits to examples/ show up.
 install_portal() {
-    rm -rf -- "$DIR/htdocs"
-    mkdir_755 "$DIR/htdocs"
-    cp -R -- "$REPO/examples/portal/." "$DIR/htdocs/"
-    chmod -R a+rX -- "$DIR/htdocs"
+    rm -rf -- "$PORTAL_DIR" "$HTDOCS"
+    mkdir_755 "$PORTAL_DIR"
+    mkdir_755 "$HTDOCS"
+    cp -- "$REPO/examples/portal/index.py" "$PORTAL_DIR/index.py"
+    chmod 0755 -- "$PORTAL_DIR/index.py"
+    cp -- "$REPO/examples/htdocs/index.html" "$HTDOCS/index.html"
+    chmod 0644 -- "$HTDOCS/index.html"
+}
+
+# As root, httpd serves (and runs the CGI) as www-data: every directory
+# above DIR must let it through (the demo makes the ones inside 0755).
+check_dir_reachable() {
+    if [[ $(id -u) -eq 0 ]] && command -v runuser >/dev/null 2>&1 \
+        && ! runuser -u www-data -- test -x "$DIR" 2>/dev/null; then
+        die "www-data cannot reach $DIR (a parent directory is not world-searchable);" \
+            "pick a --dir like /tmp/idbroker-demo"
+    fi
 }
 
 # Print LoadModule lines for MODULES, leaving out those compiled into httpd:
@@ -169,7 +405,7 @@ write_config() {
     # Computed before the here-document: a failure inside one would be lost.
     modules=$(load_module_lines)
     # As root, httpd refuses to serve requests as root: hand the children
-    # to www-data (hence the 0755 dirs).
+    # (and the CGI) to www-data (hence the 0755 dirs).
     if [[ $(id -u) -eq 0 ]]; then
         user=$'User www-data\nGroup www-data'
     fi
@@ -188,6 +424,7 @@ ServerName 127.0.0.1:$PORT
 PidFile $PIDFILE
 DefaultRuntimeDir $DIR/run
 Mutex file:$DIR/run default
+ScriptSock $DIR/run/cgid.sock
 
 ErrorLog $ERROR_LOG
 LogLevel info
@@ -207,75 +444,169 @@ TypesConfig /etc/mime.types
     AllowOverride None
     Require all denied
 </Directory>
-DocumentRoot $DIR/htdocs
-<Directory $DIR/htdocs>
+
+# The public start page.
+DocumentRoot $HTDOCS
+<Directory $HTDOCS>
     Require all granted
 </Directory>
 DirectoryIndex index.html
 
-# The sample tenant (made by idbroker-tenant new demo).
+# The sample portal, a CGI (examples/portal/index.py). Signing in is what
+# lets a request in: the module hands the CGI the identity in REMOTE_USER
+# and IDBROKER_* variables.
+Alias /portal $PORTAL_DIR
+<Directory $PORTAL_DIR>
+    Options +ExecCGI
+    AddHandler cgi-script .py
+    DirectoryIndex index.py
+    Require all granted
+</Directory>
+<Location /portal>
+    AuthType IdBroker
+    Require valid-user
+</Location>
+
+# The tenant(s), with the IdP connection the demo wrote into them.
 Include $TENANTS/*.conf
 EOF
     chmod 0644 "$CONF"
 }
 
-start_instance() {
+start_httpd() {
     local i
     if ! "$APACHE_BIN" -t -f "$CONF"; then
         die "config test failed: $CONF"
     fi
-    if port_open; then
-        die "127.0.0.1:$PORT is already in use by another program; pick another --port"
-    fi
     "$APACHE_BIN" -f "$CONF" -k start || die "httpd did not start; see $ERROR_LOG"
+    STARTED_HTTPD=1
     for ((i = 0; i < TIMEOUT * 10; i++)); do
-        if running_pid >/dev/null && port_open; then
+        if running_pid >/dev/null && port_open "$PORT"; then
             return 0
         fi
         sleep 0.1
     done
     echo "demo: httpd did not answer on 127.0.0.1:$PORT within ${TIMEOUT}s; last log lines:" >&2
     tail -n 20 -- "$ERROR_LOG" >&2 || true
-    stop_instance || true
     exit 1
 }
 
-print_summary() {
-    local url=http://127.0.0.1:$PORT
-    cat <<EOF
+# Each tenant's SP metadata, as the running server serves it, saved in
+# SP_METADATA_DIR (to upload to an IdP) and, with the local IdP, trusted by it.
+save_sp_metadata() {
+    local i
+    local -a files=()
+    rm -rf -- "$SP_METADATA_DIR"
+    mkdir_755 "$SP_METADATA_DIR"
+    for i in "${!TENANT_NAMES[@]}"; do
+        helper fetch "$(sp_metadata_url "$i")" "$SP_METADATA_DIR/${TENANT_NAMES[$i]}.xml" \
+            --metadata || exit 1
+        files+=("$SP_METADATA_DIR/${TENANT_NAMES[$i]}.xml")
+    done
+    if [[ -z "$IDP_METADATA" ]]; then
+        helper trust-sp --idp-dir "$IDP_DIR" "${files[@]}" >/dev/null || exit 1
+    fi
+}
 
-mod_auth_idbroker demo is running (httpd pid $(running_pid)).
-  Portal:          $url/
-  SP metadata:     $url/saml/metadata
-                   $url/saml/metadata.xml  (same, .xml name)
-  Tenant config:   $TENANTS/demo.conf
-  Error log:       $ERROR_LOG
-Stop it with:      examples/demo.sh --stop --dir $DIR
+print_summary() {
+    local url=http://127.0.0.1:$PORT i stop
+    stop="examples/demo.sh --stop"
+    [[ "$DIR" == /tmp/idbroker-demo ]] || stop+=" --dir $DIR"
+    echo
+    echo "mod_auth_idbroker sign-in demo is running (httpd pid $(running_pid))."
+    echo "  Portal:          $url/portal/   <- open this, you will be sent to the IdP"
+    if [[ -z "$IDP_METADATA" ]]; then
+        cat <<EOF
+  Users:           jane / janepass    has every cip_* attribute: reaches the portal
+                   nosid / nosidpass  no cip_upn, no cip_sid: the attribute error page
+  IdP:             $IDP_BASE/simplesaml/  (local SimpleSAMLphp, pid $(idp_pid || echo '?'))
+                   metadata $IDP_BASE/simplesaml/saml2/idp/metadata.php
 EOF
+    else
+        echo "  IdP:             from $IDP_METADATA"
+    fi
+    printf '%s\n' "$IDP_SUMMARY"
+    for i in "${!TENANT_NAMES[@]}"; do
+        echo "  Tenant:          ${TENANT_NAMES[$i]}, SP entity ID" \
+            "$(helper entity-id "$SP_METADATA_DIR/${TENANT_NAMES[$i]}.xml")"
+        echo "  SP metadata:     $(sp_metadata_url "$i")"
+        echo "                   (saved as $SP_METADATA_DIR/${TENANT_NAMES[$i]}.xml)"
+    done
+    if [[ -n "$IDP_METADATA" ]]; then
+        echo "  At the IdP:      register the SP metadata above (upload the saved file)," \
+            "then open the portal"
+    fi
+    cat <<EOF
+  Tenant config:   ${TENANT_CONFS[*]}
+  Logs:            $ERROR_LOG  (sign-in events, error details by Transaction ID)
+                   $DIR/logs/access.log
+EOF
+    if [[ -z "$IDP_METADATA" ]]; then
+        echo "                   $IDP_DIR/log/simplesamlphp.log  (IdP, with the SAML messages)"
+    fi
+    echo "Stop it with:      $stop"
+}
+
+# On a failed start, stop whatever this run started.
+on_exit() {
+    local rc=$?
+    if ((rc != 0)); then
+        if ((STARTED_HTTPD)); then stop_httpd || true; fi
+        if ((STARTED_IDP)); then stop_idp || true; fi
+    fi
 }
 
 main() {
     parse_args "$@"
     if [[ $ACTION == stop ]]; then
-        if stop_instance; then
-            echo "demo: stopped the httpd in $DIR"
-        else
-            echo "demo: no demo httpd running in $DIR"
-        fi
+        stop_all || echo "demo: no demo running in $DIR"
         return 0
     fi
 
     build
     mkdir_755 "$DIR"
-    # A previous demo from this DIR holds the pid file (and maybe the port):
-    # stop it before its config is rewritten under it.
-    if stop_instance; then
-        echo "demo: stopped the previous demo httpd in $DIR"
+    check_dir_reachable
+    # A previous demo from this DIR holds the pid files (and maybe the
+    # ports): stop it before its config is rewritten under it.
+    stop_all || true
+
+    STARTED_HTTPD=0 STARTED_IDP=0
+    trap on_exit EXIT
+
+    if [[ -n "$TENANT_DIR" ]]; then
+        copy_tenants
+    else
+        make_tenant
     fi
-    make_tenant
+    read_tenants
+    [[ -n "$IDP_PORT" ]] || IDP_PORT=$((PORT + 1))
+    ((IDP_PORT <= 65535)) || die "--idp-port: PORT+1 is not a port; give --idp-port"
+    IDP_BASE=http://127.0.0.1:$IDP_PORT
+    if port_open "$PORT"; then
+        die "127.0.0.1:$PORT is already in use by another program; pick another --port"
+    fi
+
+    local metadata source
+    if [[ -z "$IDP_METADATA" ]]; then
+        ((IDP_PORT != PORT)) || die "--idp-port must differ from --port"
+        if port_open "$IDP_PORT"; then
+            die "127.0.0.1:$IDP_PORT is already in use by another program; pick another --idp-port"
+        fi
+        start_idp
+        metadata=$IDP_DIR/idp-metadata.xml
+        source="the local IdP, $IDP_BASE/simplesaml/saml2/idp/metadata.php"
+    else
+        metadata=$IDP_METADATA
+        source=$IDP_METADATA
+    fi
+    IDP_SUMMARY=$(helper apply-idp --metadata "$metadata" --cert-dir "$TENANTS" \
+        --source "$source" "${TENANT_CONFS[@]}") || exit 1
+
     install_portal
     write_config
-    start_instance
+    start_httpd
+    save_sp_metadata
+    trap - EXIT
     print_summary
 }
 

@@ -2,6 +2,8 @@
 # Install the Debian packages this project needs, and only those missing.
 #
 #   tests/deps.sh build   # compiler, autotools, httpd + dev headers, libraries
+#   tests/deps.sh demo    # build + what examples/demo.sh runs (python3-lxml,
+#                         # openssl, SimpleSAMLphp under php -S)
 #   tests/deps.sh test    # build + what the unit and integration tests use
 #
 # Shared by examples/demo.sh and tests/run.sh. Idempotent and silent when
@@ -15,19 +17,23 @@ BUILD_PKGS=(
     liblasso3-dev libxml2-dev libxmlsec1-dev libssl-dev libcjson-dev
     libcurl4-openssl-dev check
 )
+# SimpleSAMLphp IdP, served by `php -S`: for the sign-in tests
+# (tests/integration/ssp.py) and the demo's local IdP (examples/idp/).
+# php-cgi comes first on purpose: it satisfies the `php` metapackage's
+# "libapache2-mod-php | php-fpm | php-cgi" so apt does not pull
+# libapache2-mod-php (which would switch the system apache2 to mpm_prefork).
+SSP_PKGS=(php-cgi simplesamlphp php-cli php-xml php-mbstring php-curl)
 TEST_PKGS=(
     python3-pytest python3-requests python3-lxml python3-cryptography
     python3-lasso opensaml-schemas xmltooling-schemas openssl xmlsec1
-    # SimpleSAMLphp IdP for the sign-in tests (tests/integration/ssp.py),
-    # served by `php -S`. php-cgi comes first on purpose: it satisfies the
-    # `php` metapackage's "libapache2-mod-php | php-fpm | php-cgi" so apt
-    # does not pull libapache2-mod-php (which would switch the system
-    # apache2 to mpm_prefork).
-    php-cgi simplesamlphp php-cli php-xml php-mbstring php-curl
+    "${SSP_PKGS[@]}"
 )
+# examples/demo.sh: its helper (python3 + lxml), the local IdP's key pair
+# (openssl) and the IdP itself.
+DEMO_PKGS=(python3 python3-lxml openssl "${SSP_PKGS[@]}")
 
 usage() {
-    echo "usage: $0 build|test" >&2
+    echo "usage: $0 build|demo|test" >&2
     exit 2
 }
 
@@ -75,6 +81,7 @@ main() {
     local -a wanted
     case "$1" in
         build) wanted=("${BUILD_PKGS[@]}") ;;
+        demo) wanted=("${BUILD_PKGS[@]}" "${DEMO_PKGS[@]}") ;;
         test) wanted=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}") ;;
         *) usage ;;
     esac
