@@ -194,7 +194,7 @@ int ib_handle_acs(request_rec *r, const ib_app *app)
 {
     acs_ctx c = {r, ib_server_conf_get(r->server), app, NULL, NULL};
     if (r->method_number != M_POST) {
-        apr_table_setn(r->headers_out, "Allow", "POST");
+        r->allowed = AP_METHOD_BIT << M_POST; /* httpd builds Allow from this */
         return HTTP_METHOD_NOT_ALLOWED;
     }
     apr_array_header_t *pairs = NULL;

@@ -18,7 +18,7 @@ APLOG_USE_MODULE(auth_idbroker);
 int ib_handle_metadata(request_rec *r, const ib_app *app)
 {
     if (r->method_number != M_GET) { /* HEAD is M_GET with header_only */
-        apr_table_setn(r->headers_out, "Allow", "GET, HEAD");
+        r->allowed = AP_METHOD_BIT << M_GET; /* httpd builds Allow from this */
         return HTTP_METHOD_NOT_ALLOWED;
     }
     const char *xml;

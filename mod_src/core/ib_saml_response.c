@@ -591,6 +591,10 @@ static const char *check_authn(apr_pool_t *p, xmlNodePtr assertion, const ib_ten
                                ib_saml_assertion *out)
 {
     xmlNodePtr st = child(assertion, NS_SAML, "AuthnStatement");
+    if (st == NULL) {
+        /* Web SSO profile 4.1.4.2: a sign-in assertion states the sign-in. */
+        return "the Assertion has no AuthnStatement";
+    }
     out->session_index = attr(p, st, "SessionIndex");
     out->authn_class = trimmed(p, text(p, child(child(st, NS_SAML, "AuthnContext"),
                                                  NS_SAML, "AuthnContextClassRef")));
@@ -663,6 +667,9 @@ ib_saml_verdict ib_saml_validate_response(apr_pool_t *p, ib_saml_sp *sp,
     const char *err = NULL;
     if (irt == NULL || strcmp(irt, e->request_id) != 0) {
         err = "the Response InResponseTo does not match the pending request";
+    } else if (dest == NULL && r->response_signed) {
+        /* SAML Bindings 3.5.5.2: a signed POST message must say where it goes. */
+        err = "the signed Response has no Destination";
     } else if (dest != NULL && strcmp(dest, e->acs_url) != 0) {
         err = apr_psprintf(p, "Destination '%s' is not the ACS URL '%s'", dest, e->acs_url);
     }
