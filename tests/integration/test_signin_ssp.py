@@ -14,6 +14,11 @@ PORTAL = """
     AuthType IdBroker
     Require valid-user
     IdBrokerHeaderPrefix X-IdBroker-
+    Header always set X-Echo-User "expr=%{{REMOTE_USER}}"
+    Header always set X-Echo-SID "expr=%{{ENV:IDBROKER_cip_sid}}"
+    Header always set X-Echo-OID "expr=%{{ENV:IDBROKER_cip_oid}}"
+    Header always set X-Echo-Name "expr=%{{req:X-IdBroker-displayName}}"
+    Header always set X-Echo-Tenant "expr=%{{ENV:IDBROKER_tenant}}"
 </Location>
 Alias /portal {htdocs}/portal
 """
@@ -46,6 +51,16 @@ def sign_in(base, user="jane", path="/portal/index.html"):
     return s, post_to_sp(s, idp_answer)
 
 
+def test_attribute_error_page_lists_names_not_values(httpd_factory, module_path, ssp_idp):
+    httpd, base = sp_with_idp(httpd_factory, module_path, ssp_idp)
+    s, acs = sign_in(base, user="nosid")
+    assert acs.status_code == 403
+    assert "Sign-in Attribute Error" in acs.text
+    assert "cip_upn" in acs.text and "cip_sid" in acs.text
+    assert "No Sid" not in acs.text  # the user's displayName: no values on the page
+    assert "idbroker_session" not in acs.headers.get("Set-Cookie", "")
+
+
 @pytest.mark.parametrize("binding", ["post", "redirect"])
 @pytest.mark.parametrize("scope", [None, GUID])
 def test_sign_in_reaches_the_portal(httpd_factory, module_path, ssp_idp, binding, scope):
@@ -56,4 +71,10 @@ def test_sign_in_reaches_the_portal(httpd_factory, module_path, ssp_idp, binding
     assert acs.headers["Location"] == "/portal/index.html"
     page = get(base + "/portal/index.html", session=s)
     assert page.status_code == 200 and page.text == "portal page\n"
+    # The portal sees the normalised identity (SimpleSAMLphp sends cip_oid as Base64).
+    assert page.headers["X-Echo-User"] == "jane@example.test"
+    assert page.headers["X-Echo-SID"] == "S-1-5-21-1111111111-2222222222-3333333333-1104"
+    assert page.headers["X-Echo-OID"] == "97caab93-7574-489d-899b-9fbc9f54e757"
+    assert page.headers["X-Echo-Name"] == "Jane Doe"
+    assert page.headers["X-Echo-Tenant"] == "acme"
     assert "event=signin outcome=success tenant=acme" in httpd.error_log()
