@@ -7,15 +7,11 @@
 #include <lasso/xml/saml-2.0/samlp2_requested_authn_context.h>
 #include <libxml/tree.h>
 
+#include "ib_md_build.h"
 #include "ib_metadata.h"
 #include "ib_saml.h"
 
-#define NS_MD "urn:oasis:names:tc:SAML:2.0:metadata"
-#define NS_DS "http://www.w3.org/2000/09/xmldsig#"
-#define BINDING_POST "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
-#define BINDING_REDIRECT "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
 #define NAMEID_UNSPECIFIED "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"
-#define X(s) ((const xmlChar *)(s))
 #define GENERATION_KEY "ib-generation"
 
 const char *ib_saml_library_init(void)
@@ -80,46 +76,26 @@ static const char *generation(apr_pool_t *p, const ib_app *app, apr_time_t now,
 static const char *idp_metadata(apr_pool_t *p, const ib_app *app, apr_time_t now,
                                 int *valid_certs)
 {
-    xmlDocPtr doc = xmlNewDoc(X("1.0"));
-    xmlNodePtr root = xmlNewNode(NULL, X("EntityDescriptor"));
-    xmlDocSetRootElement(doc, root);
-    xmlNsPtr md = xmlNewNs(root, X(NS_MD), X("md"));
-    xmlNsPtr ds = xmlNewNs(root, X(NS_DS), X("ds"));
-    xmlSetNs(root, md);
-    xmlNewProp(root, X("entityID"), X(app->idp_entity_id));
-    xmlNodePtr idp = xmlNewChild(root, md, X("IDPSSODescriptor"), NULL);
-    xmlNewProp(idp, X("protocolSupportEnumeration"), X("urn:oasis:names:tc:SAML:2.0:protocol"));
+    ib_md_doc d;
+    ib_md_begin(&d, app->idp_entity_id);
+    xmlNodePtr idp = ib_md_role(&d, "IDPSSODescriptor");
+    xmlNewProp(idp, IB_X("protocolSupportEnumeration"), IB_X(IB_PROTOCOL_SAML2));
     *valid_certs = 0;
     for (int i = 0; i < app->idp_certs->nelts; i++) {
         const ib_cert *c = APR_ARRAY_IDX(app->idp_certs, i, const ib_cert *);
-        if (!ib_cert_valid_at(c, now)) {
-            continue;
+        if (ib_cert_valid_at(c, now)) {
+            (*valid_certs)++;
+            ib_md_add_key(&d, idp, "signing", c);
         }
-        (*valid_certs)++;
-        xmlNodePtr kd = xmlNewChild(idp, md, X("KeyDescriptor"), NULL);
-        xmlNewProp(kd, X("use"), X("signing"));
-        xmlNodePtr ki = xmlNewChild(kd, ds, X("KeyInfo"), NULL);
-        xmlNodePtr xd = xmlNewChild(ki, ds, X("X509Data"), NULL);
-        xmlNewTextChild(xd, ds, X("X509Certificate"), X(c->der_b64));
     }
-    const char *bindings[] = {BINDING_POST, BINDING_REDIRECT};
+    const char *bindings[] = {IB_SAML_BINDING_POST, IB_SAML_BINDING_REDIRECT};
     for (int b = 0; b < 2 && app->idp_slo_url; b++) {
-        xmlNodePtr e = xmlNewChild(idp, md, X("SingleLogoutService"), NULL);
-        xmlNewProp(e, X("Binding"), X(bindings[b]));
-        xmlNewProp(e, X("Location"), X(app->idp_slo_url));
+        ib_md_add_endpoint(&d, idp, "SingleLogoutService", bindings[b], app->idp_slo_url, 0);
     }
     for (int b = 0; b < 2; b++) {
-        xmlNodePtr e = xmlNewChild(idp, md, X("SingleSignOnService"), NULL);
-        xmlNewProp(e, X("Binding"), X(bindings[b]));
-        xmlNewProp(e, X("Location"), X(app->idp_sso_url));
+        ib_md_add_endpoint(&d, idp, "SingleSignOnService", bindings[b], app->idp_sso_url, 0);
     }
-    xmlChar *out = NULL;
-    int len = 0;
-    xmlDocDumpMemoryEnc(doc, &out, &len, "UTF-8");
-    xmlFreeDoc(doc);
-    const char *text = apr_pstrmemdup(p, (const char *)out, (apr_size_t)len);
-    xmlFree(out);
-    return text;
+    return ib_md_finish(p, &d, 0, NULL);
 }
 
 static const char *build_server(apr_pool_t *p, const ib_app *app, apr_time_t now,
@@ -200,7 +176,7 @@ static void set_request_options(LassoSamlp2AuthnRequest *req, const ib_tenant *t
                                 const char *acs_url)
 {
     set_gstr(&req->AssertionConsumerServiceURL, acs_url);
-    set_gstr(&req->ProtocolBinding, BINDING_POST);
+    set_gstr(&req->ProtocolBinding, IB_SAML_BINDING_POST);
     req->ForceAuthn = t->force_authn ? TRUE : FALSE;
     if (req->NameIDPolicy != NULL) {
         /* lasso adds a NameIDPolicy by default; send one only when asked (AREQ-6). */
