@@ -250,7 +250,7 @@ static const char *set_allow_sha1(ib_conf_ctx *ctx, int argc, const char *const 
 
 static const char *set_session_max_age(ib_conf_ctx *ctx, int argc, const char *const *argv)
 {
-    return parse_seconds(ctx, "IdBrokerSessionMaxAge", argv[0], 300, 604800,
+    return parse_seconds(ctx, "IdBrokerSessionMaxAge", argv[0], 60, 604800,
                          &ctx->tenant->session_max_age);
 }
 
