@@ -193,8 +193,11 @@ static int load_session(request_rec *r, ib_server_conf *sc, const ib_app *app,
     }
     apr_time_t now = ib_now();
     const ib_tenant *t = app->tenant;
-    if (strcmp(s->tenant, t->name) != 0 || strcasecmp(s->host, r->hostname) != 0) {
-        *why = "session belongs to another tenant or host";
+    /* The Host header is the client's to choose; the port the connection
+     * arrived on is not. Both must match where the session was made. */
+    if (strcmp(s->tenant, t->name) != 0 || strcasecmp(s->host, r->hostname) != 0
+        || (s->local_port && s->local_port != r->connection->local_addr->port)) {
+        *why = "session belongs to another tenant, host or port";
         return 0;
     }
     if (now >= s->expires || (t->session_idle && now >= s->last_seen + t->session_idle)) {
@@ -231,7 +234,12 @@ int ib_check_user_id(request_rec *r)
     }
     ib_session s;
     const char *why = NULL;
-    if (load_session(r, sc, app, &s, &why)) {
+    int loaded = load_session(r, sc, app, &s, &why);
+    if (!loaded && ib_cookie_get(r, IB_SESSION_COOKIE) != NULL) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "tenant=%s session refused: %s",
+                      app->tenant->name, why);
+    }
+    if (loaded) {
         ib_dir_conf *dc = dir_conf(r);
         ib_export_identity(r, &s, dc->remote_user ? dc->remote_user : "cip_upn",
                            dc->header_prefix);

@@ -104,7 +104,8 @@ static int create_session(acs_ctx *c, const ib_pending *pr, const ib_saml_assert
     request_rec *r = c->r;
     const ib_tenant *t = c->app->tenant;
     apr_time_t now = ib_now();
-    ib_session s = {t->name, c->app->kind, pr->host, now, now, now + t->session_max_age,
+    ib_session s = {t->name, c->app->kind, pr->host, r->connection->local_addr->port,
+                    now, now, now + t->session_max_age,
                     "saml", c->app->idp_entity_id, a->name_id, a->name_id_format,
                     a->name_qualifier, a->sp_name_qualifier, a->session_index,
                     a->authn_class, *identity};
@@ -119,6 +120,12 @@ static int create_session(acs_ctx *c, const ib_pending *pr, const ib_saml_assert
                     "Please try again in a moment.",
                     apr_psprintf(r->pool, "session cache (%s) store failed",
                                  c->sc->cache->provider_name));
+    }
+    const char *previous = ib_cookie_get(r, IB_SESSION_COOKIE);
+    if (previous != NULL) {
+        /* A new sign-in in this browser ends the session it replaces. */
+        ib_cache_remove(c->sc->cache, r->server, r->pool,
+                        ib_store_session_key(r->pool, previous));
     }
     ib_cookie_set(r, c->app, IB_SESSION_COOKIE, id, "/", -1, IB_SAMESITE_LAX);
     ib_cookie_set(r, c->app, ib_state_cookie_name(r->pool, pr->request_id), "",

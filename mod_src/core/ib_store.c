@@ -98,6 +98,7 @@ const char *ib_session_encode(apr_pool_t *p, const ib_session *s)
     put_str(o, "t", s->tenant);
     put_str(o, "a", s->app);
     put_str(o, "h", s->host);
+    cJSON_AddNumberToObject(o, "lp", s->local_port);
     put_time(o, "c", s->created);
     put_time(o, "l", s->last_seen);
     put_time(o, "x", s->expires);
@@ -130,6 +131,8 @@ int ib_session_decode(apr_pool_t *p, const char *json, ib_session *out)
     out->tenant = get_str(p, o, "t");
     out->app = get_str(p, o, "a");
     out->host = get_str(p, o, "h");
+    const cJSON *lp = cJSON_GetObjectItemCaseSensitive(o, "lp");
+    out->local_port = cJSON_IsNumber(lp) ? lp->valueint : 0;
     out->created = get_time(o, "c");
     out->last_seen = get_time(o, "l");
     out->expires = get_time(o, "x");

@@ -15,6 +15,7 @@ typedef struct ib_session {
     const char *tenant;
     const char *app;            /* app kind */
     const char *host;           /* the host the session was made for */
+    int local_port;             /* the server port it was made on (0 = any) */
     apr_time_t created;
     apr_time_t last_seen;
     apr_time_t expires;         /* absolute lifetime end */

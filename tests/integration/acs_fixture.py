@@ -63,7 +63,42 @@ TENANTS = {
     "expired": "",   # its only pinned IdP certificate expired yesterday
     "pptexact": "    IdBrokerAuthnContext PasswordProtectedTransport exact\n",
     "pptmin": "    IdBrokerAuthnContext PasswordProtectedTransport minimum\n",
+    # added for test_sessions.py (no test of test_acs_rules.py uses them)
+    "second": "",                                       # tenant B for cross-tenant cookies
+    "redirect": "    IdBrokerSSOBinding redirect\n",
+    "nameidpolicy": "    IdBrokerSendNameIDPolicy On\n",
+    "forceauthn": "    IdBrokerForceAuthn On\n",
+    "unsignedreq": "    IdBrokerSignRequests Off\n",
 }
+
+IDP_SSO_URL = "https://idp.example.test/sso"
+
+# Further protected locations (added for test_sessions.py), each served from
+# the same htdocs/portal directory on every tenant's port: path -> directives.
+# Every one echoes REMOTE_USER and, with the X-IdBroker- prefix, the identity
+# headers the portal gets (X-Echo-<field>).
+ECHO_FIELDS = ["cip_upn", "cip_sid", "cip_oid", "cip_email", "cip_domain", "tenant"]
+EXTRA_LOCATIONS = {
+    # httpd answers a signed-in user that fails authorisation with 401 unless
+    # AuthzSendForbiddenOnFailure is On; /attr-jane asks for the 403.
+    "/attr-jane": ("    Require idbroker-attr cip_upn jane@example.test\n"
+                   "    AuthzSendForbiddenOnFailure On\n"),
+    "/attr-domain": "    Require idbroker-attr cip_domain CORP\n",
+    "/sid-user": "    Require valid-user\n    IdBrokerRemoteUser cip_sid\n",
+    "/ids": "    Require valid-user\n",
+}
+
+
+def extra_locations(htdocs: Path) -> str:
+    echo = "".join(f'    Header always set X-Echo-{f} "expr=%{{req:X-IdBroker-{f}}}"\n'
+                   for f in ECHO_FIELDS)
+    out = ""
+    for path, directives in EXTRA_LOCATIONS.items():
+        out += (f"<Location {path}>\n    AuthType IdBroker\n{directives}"
+                f"    IdBrokerHeaderPrefix X-IdBroker-\n"
+                f'    Header always set X-Echo-User "expr=%{{REMOTE_USER}}"\n{echo}'
+                f"</Location>\nAlias {path} {htdocs}/portal\n")
+    return out
 
 
 def state_cookie_name(request_id: str) -> str:
@@ -185,8 +220,8 @@ class Sp:
         portal.mkdir(mode=0o755, exist_ok=True)
         (portal / "index.html").write_text(PORTAL_TEXT)
         (portal / "index.html").chmod(0o644)
-        h.write_config(listen + td.include() + PORTAL.format(htdocs=h.htdocs),
-                       extra_modules=["authz_user"])
+        h.write_config(listen + td.include() + PORTAL.format(htdocs=h.htdocs)
+                       + extra_locations(h.htdocs), extra_modules=["authz_user"])
 
     def __getitem__(self, name: str) -> Tenant:
         return self.tenants[name]
