@@ -176,8 +176,8 @@ static int start_signin(request_rec *r, ib_server_conf *sc, const ib_app *app)
 
 /* A session is worth something only on the tenant and host it was made for,
  * within its lifetimes. */
-static int load_session(request_rec *r, ib_server_conf *sc, const ib_app *app,
-                        ib_session *s, const char **why)
+int ib_session_load(request_rec *r, ib_server_conf *sc, const ib_app *app,
+                    ib_session *s, const char **why)
 {
     const char *cookie = ib_cookie_get(r, IB_SESSION_COOKIE);
     if (cookie == NULL || strlen(cookie) != 2 * SESSION_ID_BYTES) {
@@ -234,7 +234,7 @@ int ib_check_user_id(request_rec *r)
     }
     ib_session s;
     const char *why = NULL;
-    int loaded = load_session(r, sc, app, &s, &why);
+    int loaded = ib_session_load(r, sc, app, &s, &why);
     if (!loaded && ib_cookie_get(r, IB_SESSION_COOKIE) != NULL) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "tenant=%s session refused: %s",
                       app->tenant->name, why);

@@ -164,3 +164,22 @@ apr_status_t ib_cache_add(ib_cache *c, server_rec *s, apr_pool_t *p, const char 
     unlock(c);
     return rv;
 }
+
+apr_status_t ib_cache_update(ib_cache *c, server_rec *s, apr_pool_t *p, const char *key,
+                             ib_cache_update_fn *update, void *baton, apr_time_t expiry)
+{
+    const char *old = NULL;
+    lock(c);
+    apr_status_t rv = get_unlocked(c, s, p, key, &old);
+    if (rv == APR_SUCCESS || rv == APR_NOTFOUND) {
+        const char *value = update(p, rv == APR_SUCCESS ? old : NULL, baton);
+        rv = value ? put_unlocked(c, s, p, key, value, expiry)
+                   : c->provider->remove(c->instance, s, (const unsigned char *)key,
+                                         (unsigned int)strlen(key), p);
+        if (rv == APR_NOTFOUND) {
+            rv = APR_SUCCESS;
+        }
+    }
+    unlock(c);
+    return rv;
+}

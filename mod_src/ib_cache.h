@@ -33,6 +33,12 @@ apr_status_t ib_cache_remove(ib_cache *c, server_rec *s, apr_pool_t *p, const ch
 /* Reads and deletes in one step: single-use records (pending requests). */
 apr_status_t ib_cache_take(ib_cache *c, server_rec *s, apr_pool_t *p, const char *key,
                            const char **value);
+/* Read-modify-write under the cache lock: update(old or NULL) gives the new
+ * value, or NULL to delete. */
+typedef const char *ib_cache_update_fn(apr_pool_t *p, const char *old, void *baton);
+apr_status_t ib_cache_update(ib_cache *c, server_rec *s, apr_pool_t *p, const char *key,
+                             ib_cache_update_fn *update, void *baton, apr_time_t expiry);
+
 /* Stores only when absent; APR_EEXIST otherwise (the replay cache). */
 apr_status_t ib_cache_add(ib_cache *c, server_rec *s, apr_pool_t *p, const char *key,
                           const char *value, apr_time_t expiry);

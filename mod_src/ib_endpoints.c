@@ -101,5 +101,11 @@ int ib_endpoint_dispatch(request_rec *r, int lookup_uri)
     if (strcmp(rest, IB_PATH_ACS) == 0) {
         return ib_handle_acs(r, app);
     }
+    if (strcmp(rest, IB_PATH_LOGOUT) == 0) {
+        return ib_handle_logout(r, app);
+    }
+    if (strcmp(rest, IB_PATH_SLO) == 0) {
+        return ib_handle_logout_callback(r, app);
+    }
     return DECLINED;
 }

@@ -17,6 +17,7 @@
 #include "ib_config.h"
 #include "ib_error.h"
 #include "ib_handlers.h"
+#include "ib_logout.h"
 #include "ib_web.h"
 
 APLOG_USE_MODULE(auth_idbroker);
@@ -126,6 +127,10 @@ static int create_session(acs_ctx *c, const ib_pending *pr, const ib_saml_assert
         /* A new sign-in in this browser ends the session it replaces. */
         ib_cache_remove(c->sc->cache, r->server, r->pool,
                         ib_store_session_key(r->pool, previous));
+    }
+    if (a->name_id != NULL) {
+        ib_session_index_add(r, c->sc, t->name, c->app->idp_entity_id, a->name_id,
+                             ib_store_session_key(r->pool, id), s.expires);
     }
     ib_cookie_set(r, c->app, IB_SESSION_COOKIE, id, "/", -1, IB_SAMESITE_LAX);
     ib_cookie_set(r, c->app, ib_state_cookie_name(r->pool, pr->request_id), "",

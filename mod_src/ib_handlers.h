@@ -9,6 +9,8 @@
 
 int ib_handle_metadata(request_rec *r, const ib_app *app);
 int ib_handle_acs(request_rec *r, const ib_app *app);
+int ib_handle_logout(request_rec *r, const ib_app *app);
+int ib_handle_logout_callback(request_rec *r, const ib_app *app);
 
 /* The quick_handler hook: finds whether a request is for one of our
  * endpoints and dispatches it; DECLINED for everything else. */

@@ -265,6 +265,48 @@ static const char *set_session_idle(ib_conf_ctx *ctx, int argc, const char *cons
                          &ctx->tenant->session_idle);
 }
 
+static const char *set_slo_binding(ib_conf_ctx *ctx, int argc, const char *const *argv)
+{
+    if (strcasecmp(argv[0], "post") == 0) {
+        ctx->tenant->slo_binding = IB_SLO_POST;
+    } else if (strcasecmp(argv[0], "redirect") == 0) {
+        ctx->tenant->slo_binding = IB_SLO_REDIRECT;
+    } else if (strcasecmp(argv[0], "redirect-unsigned") == 0) {
+        ctx->tenant->slo_binding = IB_SLO_REDIRECT_UNSIGNED;
+    } else {
+        return apr_psprintf(ctx->pool, "IdBrokerSLOBinding takes post, redirect or "
+                            "redirect-unsigned, not '%s'", argv[0]);
+    }
+    return NULL;
+}
+
+static const char *set_allowed_origin(ib_conf_ctx *ctx, int argc, const char *const *argv)
+{
+    ib_base_url origin;
+    const char *err = ib_url_parse_base(ctx->pool, argv[0], &origin);
+    if (err != NULL || *origin.prefix != '\0') {
+        return apr_psprintf(ctx->pool, "IdBrokerAllowedOrigin '%s' must be an origin like "
+                            "https://portal.example.com (no path)%s%s", argv[0],
+                            err ? ": " : "", err ? err : "");
+    }
+    APR_ARRAY_PUSH(ctx->tenant->allowed_origins, const char *) = origin.origin;
+    return NULL;
+}
+
+static const char *set_post_logout_url(ib_conf_ctx *ctx, int argc, const char *const *argv)
+{
+    /* Checked against the allowed origins when the tenant section closes. */
+    ctx->tenant->post_logout_url = apr_pstrdup(ctx->pool, argv[0]);
+    return NULL;
+}
+
+static const char *set_require_signed_logout(ib_conf_ctx *ctx, int argc,
+                                             const char *const *argv)
+{
+    return parse_flag(ctx, "IdBrokerRequireSignedLogout", argv[0],
+                      &ctx->tenant->require_signed_logout);
+}
+
 /* ---- app-level setters -------------------------------------------------- */
 
 static const char *set_sp_base_url(ib_conf_ctx *ctx, int argc, const char *const *argv)
@@ -407,7 +449,8 @@ static int repeatable(const char *name)
 {
     return strcasecmp(name, "IdBrokerSPKey") == 0 || strcasecmp(name, "IdBrokerIdPCert") == 0
            || strcasecmp(name, "IdBrokerSPDecryptionKey") == 0
-           || strcasecmp(name, "IdBrokerAttribute") == 0;
+           || strcasecmp(name, "IdBrokerAttribute") == 0
+           || strcasecmp(name, "IdBrokerAllowedOrigin") == 0;
 }
 
 static const ib_directive *find_directive(const char *name)
@@ -521,6 +564,10 @@ const char *ib_conf_begin_tenant(ib_conf_ctx *ctx, const char *name)
     ib_attr_names_default(&t->attr_names);
     t->clock_skew = apr_time_from_sec(120);
     t->session_max_age = apr_time_from_sec(86400);
+    t->slo_binding = IB_SLO_POST;
+    t->post_logout_url = "/";
+    t->allowed_origins = apr_array_make(ctx->pool, 2, sizeof(const char *));
+    t->require_signed_logout = 1;
     ctx->tenant = t;
     return NULL;
 }
@@ -672,6 +719,12 @@ const char *ib_conf_end_tenant(ib_conf_ctx *ctx)
                                 t->name, t->primary->sp_base.url);
         }
         err = finalize_app(ctx, t->custom_domain, t->primary);
+    }
+    if (err == NULL && ib_url_check_target(ctx->pool, t->post_logout_url, &t->primary->sp_base,
+                                           t->allowed_origins) == NULL) {
+        err = apr_psprintf(ctx->pool, "tenant '%s': IdBrokerPostLogoutURL '%s' is neither a "
+                           "local path nor on the SP base URL's origin or an "
+                           "IdBrokerAllowedOrigin", t->name, t->post_logout_url);
     }
     if (err != NULL) {
         return err;

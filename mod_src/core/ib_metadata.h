@@ -13,6 +13,7 @@
 
 #define IB_PATH_ACS "/saml/acs"
 #define IB_PATH_SLO "/saml/logout/callback"
+#define IB_PATH_LOGOUT "/saml/logout"
 #define IB_PATH_METADATA "/saml/metadata"
 #define IB_PATH_METADATA_XML "/saml/metadata.xml"
 

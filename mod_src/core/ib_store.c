@@ -40,6 +40,19 @@ const char *ib_store_replay_key(apr_pool_t *p, const char *idp, const char *asse
                        (unsigned long)strlen(idp), idp, assertion_id)), NULL);
 }
 
+const char *ib_store_nameid_key(apr_pool_t *p, const char *tenant, const char *idp,
+                                const char *name_id)
+{
+    return apr_pstrcat(p, "idb:n:", ib_sha256_hex(p, apr_psprintf(p, "%lu:%s%lu:%s%s",
+                       (unsigned long)strlen(tenant), tenant, (unsigned long)strlen(idp),
+                       idp, name_id)), NULL);
+}
+
+const char *ib_store_logout_key(apr_pool_t *p, const char *request_id)
+{
+    return apr_pstrcat(p, "idb:o:", ib_sha256_hex(p, request_id), NULL);
+}
+
 /* ---- JSON helpers ------------------------------------------------------- */
 
 static void put_str(cJSON *o, const char *k, const char *v)

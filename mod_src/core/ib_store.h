@@ -54,6 +54,12 @@ const char *ib_store_session_key(apr_pool_t *p, const char *cookie_value);
 const char *ib_store_pending_key(apr_pool_t *p, const char *request_id);
 const char *ib_store_replay_key(apr_pool_t *p, const char *idp, const char *assertion_id);
 
+/* The list of session keys of one user at one IdP (SLO-9 without a scan). */
+const char *ib_store_nameid_key(apr_pool_t *p, const char *tenant, const char *idp,
+                                const char *name_id);
+/* A pending SP-initiated logout, by LogoutRequest ID. */
+const char *ib_store_logout_key(apr_pool_t *p, const char *request_id);
+
 /* Lowercase hex SHA-256 of s. */
 const char *ib_sha256_hex(apr_pool_t *p, const char *s);
 

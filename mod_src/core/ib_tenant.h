@@ -24,6 +24,11 @@ typedef enum {
 
 typedef enum { IB_AUTHN_EXACT, IB_AUTHN_MINIMUM } ib_authn_comparison;
 
+/* How LogoutRequests go to the IdP (SLO-3). */
+typedef enum {
+    IB_SLO_POST, IB_SLO_REDIRECT, IB_SLO_REDIRECT_UNSIGNED
+} ib_slo_binding;
+
 #define IB_APP_PRIMARY "primary"
 #define IB_APP_CUSTOM_DOMAIN "custom-domain"
 #define IB_AUTHN_CLASS_UNSPECIFIED "urn:oasis:names:tc:SAML:2.0:ac:classes:unspecified"
@@ -73,6 +78,10 @@ struct ib_tenant {
     int allow_sha1;                /* RESP-9, default off */
     apr_interval_time_t session_max_age;  /* SESS-1, default 24 h */
     apr_interval_time_t session_idle;     /* SESS-2, 0 = off */
+    ib_slo_binding slo_binding;    /* SLO-3, default signed POST */
+    const char *post_logout_url;   /* SLO-8, default "/" */
+    apr_array_header_t *allowed_origins; /* const char*: extra redirect targets */
+    int require_signed_logout;     /* SLO-9, default on */
     apr_hash_t *seen;              /* directive name -> "file:line" (one-shot directives) */
 };
 

@@ -138,3 +138,36 @@ const char *ib_url_join(apr_pool_t *p, const ib_base_url *base, const char *path
 {
     return apr_pstrcat(p, base->url, path, NULL);
 }
+
+static int is_local_path(const char *t)
+{
+    return t[0] == '/' && t[1] != '/' && t[1] != '\\';
+}
+
+const char *ib_url_check_target(apr_pool_t *p, const char *target, const ib_base_url *base,
+                                const apr_array_header_t *origins)
+{
+    if (target == NULL || *target == '\0' || strlen(target) > IB_URL_MAX
+        || has_control_or_space(target)) {
+        return NULL;
+    }
+    if (is_local_path(target)) {
+        return target;
+    }
+    ib_base_url parsed;
+    apr_uri_t uri;
+    if (parse_absolute(p, "target", target, &uri) != NULL
+        || ib_url_parse_base(p, apr_pstrcat(p, uri.scheme, "://", uri.hostinfo, NULL),
+                             &parsed) != NULL) {
+        return NULL;
+    }
+    if (strcmp(parsed.origin, base->origin) == 0) {
+        return target;
+    }
+    for (int i = 0; origins && i < origins->nelts; i++) {
+        if (strcmp(parsed.origin, APR_ARRAY_IDX(origins, i, const char *)) == 0) {
+            return target;
+        }
+    }
+    return NULL;
+}

@@ -6,6 +6,7 @@
 
 #include <apr_network_io.h>
 #include <apr_pools.h>
+#include <apr_tables.h>
 
 typedef struct ib_base_url {
     const char *url;      /* normalised: scheme://host[:port][/prefix], no trailing '/' */
@@ -26,6 +27,14 @@ const char *ib_url_check_idp_endpoint(apr_pool_t *p, const char *text);
 
 /* 1 for "localhost", 127.0.0.0/8 and [::1]. */
 int ib_url_host_is_loopback(const char *host);
+
+/* The one redirect-target validator (return URLs, RelayState targets,
+ * post-logout targets). Accepts a local path ("/..." but not "//" or "/\")
+ * or an absolute http(s) URL whose origin is base's or one of `origins`
+ * (const char *, normalised scheme://host[:port]). No userinfo, spaces,
+ * backslashes or control characters anywhere. Returns the target, or NULL. */
+const char *ib_url_check_target(apr_pool_t *p, const char *target, const ib_base_url *base,
+                                const apr_array_header_t *origins);
 
 /* base->url + path, e.g. "/saml/acs". */
 const char *ib_url_join(apr_pool_t *p, const ib_base_url *base, const char *path);

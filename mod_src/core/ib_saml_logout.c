@@ -1,0 +1,211 @@
+#include <string.h>
+
+#include <apr_strings.h>
+#include <lasso/lasso.h>
+#include <lasso/xml/saml-2.0/saml2_assertion.h>
+#include <lasso/xml/saml-2.0/saml2_authn_statement.h>
+#include <lasso/xml/saml-2.0/saml2_name_id.h>
+#include <lasso/xml/saml-2.0/saml2_subject.h>
+#include <lasso/xml/saml-2.0/samlp2_logout_request.h>
+#include <lasso/xml/saml-2.0/samlp2_status_response.h>
+
+#include "ib_saml_logout.h"
+
+const char *ib_saml_sp_take(apr_pool_t *p, ib_saml_sp *sp, apr_time_t now,
+                            LassoServer **out, int *valid_idp_certs);
+void ib_saml_sp_put(ib_saml_sp *sp, LassoServer *server);
+const ib_app *ib_saml_sp_app(const ib_saml_sp *sp);
+
+static char *gdup(const char *s)
+{
+    return s ? g_strdup(s) : NULL;
+}
+
+/* lasso builds and checks logout messages against a LassoSession holding the
+ * sign-in assertion; we keep only what logout needs, so rebuild that much. */
+static LassoSession *session_for(const char *idp, const char *name_id, const char *format,
+                                 const char *nq, const char *spnq, const char *session_index)
+{
+    LassoSaml2NameID *nid = LASSO_SAML2_NAME_ID(lasso_saml2_name_id_new_with_string(
+        (char *)name_id));
+    nid->Format = gdup(format);
+    nid->NameQualifier = gdup(nq);
+    nid->SPNameQualifier = gdup(spnq);
+    LassoSaml2Subject *subject = LASSO_SAML2_SUBJECT(lasso_saml2_subject_new());
+    subject->NameID = nid;
+    LassoSaml2Assertion *assertion = LASSO_SAML2_ASSERTION(lasso_saml2_assertion_new());
+    assertion->Subject = subject;
+    LassoSaml2AuthnStatement *st = LASSO_SAML2_AUTHN_STATEMENT(lasso_saml2_authn_statement_new());
+    st->SessionIndex = gdup(session_index);
+    assertion->AuthnStatement = g_list_append(NULL, st);
+    LassoSession *session = lasso_session_new();
+    lasso_session_add_assertion(session, idp, LASSO_NODE(assertion));
+    g_object_unref(assertion);
+    return session;
+}
+
+int ib_saml_message_is_query(const char *message)
+{
+    return strstr(message, "SAMLRequest=") != NULL || strstr(message, "SAMLResponse=") != NULL;
+}
+
+static void fill_outgoing(apr_pool_t *p, LassoProfile *profile, const char *field,
+                          ib_saml_outgoing *out)
+{
+    out->redirect = profile->msg_body == NULL;
+    out->url = apr_pstrdup(p, profile->msg_url);
+    out->field = field;
+    out->value = profile->msg_body ? apr_pstrdup(p, profile->msg_body) : NULL;
+}
+
+const char *ib_saml_logout_request(apr_pool_t *p, ib_saml_sp *sp, apr_time_t now,
+                                   const ib_session *s, const char *relay_state,
+                                   ib_saml_outgoing *out)
+{
+    const ib_app *app = ib_saml_sp_app(sp);
+    const ib_tenant *t = app->tenant;
+    int sign = t->slo_binding != IB_SLO_REDIRECT_UNSIGNED;
+    const ib_sp_key *key = ib_sp_keys_active(app->sp_keys, now);
+    if (sign && (key == NULL || EVP_PKEY_get_base_id(key->pkey) != EVP_PKEY_RSA)) {
+        return "no RSA SP signing key is active: refusing to send an unsigned LogoutRequest";
+    }
+    LassoServer *server;
+    int valid;
+    const char *err = ib_saml_sp_take(p, sp, now, &server, &valid);
+    if (err != NULL) {
+        return err;
+    }
+    LassoLogout *logout = lasso_logout_new(server);
+    LassoProfile *profile = LASSO_PROFILE(logout);
+    profile->session = session_for(app->idp_entity_id, s->name_id, s->name_id_format,
+                                   s->name_qualifier, s->sp_name_qualifier, s->session_index);
+    LassoHttpMethod method = t->slo_binding == IB_SLO_POST ? LASSO_HTTP_METHOD_POST
+                                                           : LASSO_HTTP_METHOD_REDIRECT;
+    int rc = lasso_logout_init_request(logout, (char *)app->idp_entity_id, method);
+    if (rc == 0) {
+        lasso_profile_set_signature_hint(profile, sign ? LASSO_PROFILE_SIGNATURE_HINT_FORCE
+                                                       : LASSO_PROFILE_SIGNATURE_HINT_FORBID);
+        g_free(profile->msg_relayState);
+        profile->msg_relayState = gdup(relay_state);
+        rc = lasso_logout_build_request_msg(logout);
+    }
+    if (rc == 0) {
+        out->id = apr_pstrdup(p, LASSO_SAMLP2_REQUEST_ABSTRACT(profile->request)->ID);
+        fill_outgoing(p, profile, "SAMLRequest", out);
+    } else {
+        err = apr_psprintf(p, "lasso could not build the LogoutRequest: %s", lasso_strerror(rc));
+    }
+    g_object_unref(logout);
+    ib_saml_sp_put(sp, server);
+    return err;
+}
+
+static int status_failure(int rc)
+{
+    return rc == LASSO_PROFILE_ERROR_STATUS_NOT_SUCCESS
+           || rc == LASSO_LOGOUT_ERROR_REQUEST_DENIED
+           || rc == LASSO_LOGOUT_ERROR_UNKNOWN_PRINCIPAL;
+}
+
+ib_slo_verdict ib_saml_logout_response(apr_pool_t *p, ib_saml_sp *sp, apr_time_t now,
+                                       const char *message, int require_signed,
+                                       const char **in_response_to, const char **reason)
+{
+    LassoServer *server;
+    int valid;
+    *in_response_to = "";
+    const char *err = ib_saml_sp_take(p, sp, now, &server, &valid);
+    if (err != NULL) {
+        *reason = err;
+        return IB_SLO_INVALID;
+    }
+    LassoLogout *logout = lasso_logout_new(server);
+    LassoProfile *profile = LASSO_PROFILE(logout);
+    profile->session = lasso_session_new();
+    lasso_profile_set_signature_verify_hint(profile, require_signed
+                                            ? LASSO_PROFILE_SIGNATURE_VERIFY_HINT_FORCE
+                                            : LASSO_PROFILE_SIGNATURE_VERIFY_HINT_MAYBE);
+    int rc = lasso_logout_process_response_msg(logout, (gchar *)message);
+    ib_slo_verdict v = IB_SLO_OK;
+    if (rc != 0 && !status_failure(rc)) {
+        *reason = apr_psprintf(p, "LogoutResponse refused by lasso: %s", lasso_strerror(rc));
+        v = IB_SLO_INVALID;
+    } else if (require_signed && lasso_profile_get_signature_status(profile) != 0) {
+        *reason = "the LogoutResponse is not signed, or its signature does not verify";
+        v = IB_SLO_INVALID;
+    } else if (!LASSO_IS_SAMLP2_STATUS_RESPONSE(profile->response)) {
+        *reason = "the LogoutResponse could not be read";
+        v = IB_SLO_INVALID;
+    } else {
+        LassoSamlp2StatusResponse *resp = LASSO_SAMLP2_STATUS_RESPONSE(profile->response);
+        *in_response_to = resp->InResponseTo ? apr_pstrdup(p, resp->InResponseTo) : "";
+        if (status_failure(rc)) {
+            *reason = apr_psprintf(p, "the IdP answered the logout with a failure status: %s",
+                                   lasso_strerror(rc));
+            v = IB_SLO_STATUS_FAILED;
+        }
+    }
+    g_object_unref(logout);
+    ib_saml_sp_put(sp, server);
+    return v;
+}
+
+const char *ib_saml_idp_logout(apr_pool_t *p, ib_saml_sp *sp, apr_time_t now,
+                               const char *message, int require_signed,
+                               ib_slo_end_sessions_fn *end, void *baton,
+                               ib_saml_outgoing *out)
+{
+    const ib_app *app = ib_saml_sp_app(sp);
+    LassoServer *server;
+    int valid;
+    const char *err = ib_saml_sp_take(p, sp, now, &server, &valid);
+    if (err != NULL) {
+        return err;
+    }
+    LassoLogout *logout = lasso_logout_new(server);
+    LassoProfile *profile = LASSO_PROFILE(logout);
+    lasso_profile_set_signature_verify_hint(profile, require_signed
+                                            ? LASSO_PROFILE_SIGNATURE_VERIFY_HINT_FORCE
+                                            : LASSO_PROFILE_SIGNATURE_VERIFY_HINT_MAYBE);
+    int rc = lasso_logout_process_request_msg(logout, (gchar *)message);
+    LassoSamlp2LogoutRequest *req = rc == 0 && LASSO_IS_SAMLP2_LOGOUT_REQUEST(profile->request)
+                                    ? LASSO_SAMLP2_LOGOUT_REQUEST(profile->request) : NULL;
+    if (rc != 0 || req == NULL) {
+        err = apr_psprintf(p, "LogoutRequest refused: %s", rc ? lasso_strerror(rc)
+                                                             : "unreadable request");
+    } else if (require_signed && lasso_profile_get_signature_status(profile) != 0) {
+        err = "the LogoutRequest is not signed, or its signature does not verify";
+    } else if (req->NameID == NULL || req->NameID->content == NULL) {
+        err = "the LogoutRequest carries no NameID";
+    }
+    if (err == NULL) {
+        ib_session who;
+        memset(&who, 0, sizeof(who));
+        who.tenant = app->tenant->name;
+        who.idp = app->idp_entity_id;
+        who.name_id = req->NameID->content;
+        who.name_id_format = req->NameID->Format;
+        who.name_qualifier = req->NameID->NameQualifier;
+        who.sp_name_qualifier = req->NameID->SPNameQualifier;
+        who.session_index = req->SessionIndex;
+        if (end(baton, &who) > 0) {
+            /* lasso answers Success only when a session matches the request. */
+            profile->session = session_for(app->idp_entity_id, who.name_id,
+                                           who.name_id_format, who.name_qualifier,
+                                           who.sp_name_qualifier, who.session_index);
+        }
+        lasso_logout_validate_request(logout); /* sets Success or Responder */
+        lasso_profile_set_signature_hint(profile, LASSO_PROFILE_SIGNATURE_HINT_FORCE);
+        rc = lasso_logout_build_response_msg(logout);
+        if (rc == 0) {
+            out->id = "";
+            fill_outgoing(p, profile, "SAMLResponse", out);
+        } else {
+            err = apr_psprintf(p, "lasso could not build the LogoutResponse: %s",
+                               lasso_strerror(rc));
+        }
+    }
+    g_object_unref(logout);
+    ib_saml_sp_put(sp, server);
+    return err;
+}

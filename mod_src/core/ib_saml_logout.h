@@ -1,0 +1,52 @@
+/* SAML single logout on lasso (SLO-1..13): LogoutRequests we send, the
+ * LogoutResponses that come back, and LogoutRequests an IdP sends us. */
+#ifndef IB_SAML_LOGOUT_H
+#define IB_SAML_LOGOUT_H
+
+#include "ib_saml.h"
+#include "ib_store.h"
+
+/* A message for the browser to carry: a 303 to url, or a POST form. */
+typedef struct ib_saml_outgoing {
+    const char *id;            /* the message ID */
+    int redirect;
+    const char *url;
+    const char *field;         /* POST: "SAMLRequest" or "SAMLResponse" */
+    const char *value;         /* POST: the Base64 message */
+} ib_saml_outgoing;
+
+/* A LogoutRequest for session s to the app's IdP SLO URL, carrying the NameID
+ * exactly as received and the SessionIndex (SLO-5, SLO-6). */
+const char *ib_saml_logout_request(apr_pool_t *p, ib_saml_sp *sp, apr_time_t now,
+                                   const ib_session *s, const char *relay_state,
+                                   ib_saml_outgoing *out);
+
+typedef enum {
+    IB_SLO_OK,             /* verified, Status Success */
+    IB_SLO_STATUS_FAILED,  /* verified, another Status (logged; user is out anyway) */
+    IB_SLO_INVALID         /* not from our IdP, bad or missing signature, malformed */
+} ib_slo_verdict;
+
+/* Checks a LogoutResponse: `message` is the POST field (Base64) or, for the
+ * Redirect binding, the whole query string. *in_response_to is its
+ * InResponseTo (to be matched to a pending logout by the caller). */
+ib_slo_verdict ib_saml_logout_response(apr_pool_t *p, ib_saml_sp *sp, apr_time_t now,
+                                       const char *message, int require_signed,
+                                       const char **in_response_to, const char **reason);
+
+/* Ends the sessions an IdP LogoutRequest names; returns how many ended. */
+typedef int ib_slo_end_sessions_fn(void *baton, const ib_session *who);
+
+/* Verifies an IdP-initiated LogoutRequest, lets `end` destroy the matching
+ * sessions, and builds the LogoutResponse (same binding the IdP used;
+ * Success, or Responder when no session matched). Returns NULL with *out
+ * filled, or an error (invalid request: no response is sent). */
+const char *ib_saml_idp_logout(apr_pool_t *p, ib_saml_sp *sp, apr_time_t now,
+                               const char *message, int require_signed,
+                               ib_slo_end_sessions_fn *end, void *baton,
+                               ib_saml_outgoing *out);
+
+/* Whether a message string is a query (Redirect binding) rather than a POST value. */
+int ib_saml_message_is_query(const char *message);
+
+#endif

@@ -1,0 +1,341 @@
+/* Single logout (SLO-1..13): /saml/logout ends the local session first, then
+ * tells the IdP; /saml/logout/callback takes the IdP's LogoutResponse, or an
+ * IdP-initiated LogoutRequest that ends sessions on every process (they live
+ * in the socache) and is answered over the binding the IdP used. */
+#include <httpd.h>
+#include <string.h>
+
+#include <apr_strings.h>
+#include <http_log.h>
+#include <http_protocol.h>
+#include <util_script.h>
+
+#include "core/ib_clock.h"
+#include "core/ib_codec.h"
+#include "core/ib_metadata.h"
+#include "core/ib_random.h"
+#include "core/ib_saml_logout.h"
+#include "core/ib_store.h"
+#include "ib_authn.h"
+#include "ib_config.h"
+#include "ib_error.h"
+#include "ib_handlers.h"
+#include "ib_logout.h"
+#include "ib_web.h"
+
+APLOG_USE_MODULE(auth_idbroker);
+
+#define LOGOUT_PENDING_LIFETIME apr_time_from_sec(600)
+#define RELAY_BYTES 16
+#define TOKEN_HEX 32
+#define MAX_FORM_FIELDS 8
+#define MAX_FORM_BYTES (512 * 1024)
+#define INDEX_MAX_SESSIONS 64
+
+/* ---- session index ------------------------------------------------------ */
+
+static const char *index_append(apr_pool_t *p, const char *old, void *baton)
+{
+    const char *key = baton;
+    if (old == NULL || *old == '\0') {
+        return key;
+    }
+    /* Keep the newest INDEX_MAX_SESSIONS: expired ones fall off the front. */
+    const char *list = apr_pstrcat(p, old, " ", key, NULL);
+    int n = 0;
+    for (const char *c = list; *c; c++) {
+        n += *c == ' ';
+    }
+    while (n-- >= INDEX_MAX_SESSIONS) {
+        list = strchr(list, ' ') + 1;
+    }
+    return list;
+}
+
+void ib_session_index_add(request_rec *r, ib_server_conf *sc, const char *tenant,
+                          const char *idp, const char *name_id, const char *session_key,
+                          apr_time_t expires)
+{
+    ib_cache_update(sc->cache, r->server, r->pool,
+                    ib_store_nameid_key(r->pool, tenant, idp, name_id), index_append,
+                    (void *)session_key, expires);
+}
+
+typedef struct {
+    request_rec *r;
+    ib_server_conf *sc;
+    const ib_session *who;
+    int ended;
+} end_ctx;
+
+static int session_matches(const ib_session *s, const ib_session *who)
+{
+    if (strcmp(s->tenant, who->tenant) != 0 || s->name_id == NULL
+        || strcmp(s->name_id, who->name_id) != 0) {
+        return 0;
+    }
+    /* With a SessionIndex, only that sign-in ends (SLO-9). */
+    return who->session_index == NULL || s->session_index == NULL
+           || strcmp(who->session_index, s->session_index) == 0;
+}
+
+static const char *index_prune(apr_pool_t *p, const char *old, void *baton)
+{
+    end_ctx *e = baton;
+    const char *kept = NULL;
+    char *state, *list = apr_pstrdup(p, old ? old : "");
+    for (char *key = apr_strtok(list, " ", &state); key; key = apr_strtok(NULL, " ", &state)) {
+        const char *json;
+        ib_session s;
+        if (ib_cache_get(e->sc->cache, e->r->server, p, key, &json) != APR_SUCCESS
+            || !ib_session_decode(p, json, &s)) {
+            continue; /* gone already */
+        }
+        if (session_matches(&s, e->who)) {
+            ib_cache_remove(e->sc->cache, e->r->server, p, key);
+            e->ended++;
+        } else {
+            kept = kept ? apr_pstrcat(p, kept, " ", key, NULL) : key;
+        }
+    }
+    return kept;
+}
+
+static int end_sessions(void *baton, const ib_session *who)
+{
+    end_ctx *e = baton;
+    e->who = who;
+    ib_cache_update(e->sc->cache, e->r->server, e->r->pool,
+                    ib_store_nameid_key(e->r->pool, who->tenant, who->idp, who->name_id),
+                    index_prune, e, ib_now() + apr_time_from_sec(86400 * 7));
+    return e->ended;
+}
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static const char *form_value(request_rec *r, apr_array_header_t *pairs, const char *name)
+{
+    for (int i = 0; pairs && i < pairs->nelts; i++) {
+        ap_form_pair_t *f = &APR_ARRAY_IDX(pairs, i, ap_form_pair_t);
+        if (strcmp(f->name, name) == 0) {
+            apr_off_t len;
+            apr_brigade_length(f->value, 1, &len);
+            apr_size_t size = (apr_size_t)len;
+            char *buf = apr_palloc(r->pool, size + 1);
+            apr_brigade_flatten(f->value, buf, &size);
+            buf[size] = '\0';
+            return buf;
+        }
+    }
+    return NULL;
+}
+
+static int send_outgoing(request_rec *r, const ib_saml_outgoing *m, const char *relay)
+{
+    apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
+    if (m->redirect) {
+        apr_table_setn(r->err_headers_out, "Location", m->url);
+        return HTTP_SEE_OTHER;
+    }
+    ap_set_content_type(r, "text/html; charset=utf-8");
+    ap_rprintf(r, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+               "<title>Signing out</title></head>\n<body>\n"
+               "<form method=\"post\" action=\"%s\">\n"
+               "<input type=\"hidden\" name=\"%s\" value=\"%s\">\n%s"
+               "<noscript><p>JavaScript is off. Press Continue to finish signing out.</p>"
+               "<button type=\"submit\">Continue</button></noscript>\n</form>\n"
+               "<script>document.forms[0].submit();</script>\n</body></html>\n",
+               ap_escape_html(r->pool, m->url), m->field, ap_escape_html(r->pool, m->value),
+               relay ? apr_psprintf(r->pool, "<input type=\"hidden\" name=\"RelayState\" "
+                                    "value=\"%s\">\n", ap_escape_html(r->pool, relay)) : "");
+    return DONE;
+}
+
+static int redirect_to(request_rec *r, const char *target)
+{
+    apr_table_setn(r->err_headers_out, "Location", target);
+    apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
+    return HTTP_SEE_OTHER;
+}
+
+/* The logout form's token: derived from the session cookie, so another site
+ * can neither read nor guess it (cross-site logout, SLO-1). */
+static const char *logout_token(request_rec *r, const char *cookie)
+{
+    return apr_pstrndup(r->pool, ib_sha256_hex(r->pool, apr_pstrcat(r->pool, "logout\n",
+                                                                     cookie, NULL)), TOKEN_HEX);
+}
+
+static int foreign_origin(request_rec *r, const ib_app *app)
+{
+    const char *origin = apr_table_get(r->headers_in, "Origin");
+    return origin != NULL && strcmp(origin, "null") != 0
+           && strcasecmp(origin, app->sp_base.origin) != 0;
+}
+
+static int confirm_page(request_rec *r, const char *token)
+{
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    ap_set_content_type(r, "text/html; charset=utf-8");
+    ap_rprintf(r, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+               "<title>Sign out</title></head>\n<body>\n<h1>Sign out</h1>\n"
+               "<form method=\"post\" action=\"%s\">\n"
+               "<input type=\"hidden\" name=\"token\" value=\"%s\">\n"
+               "<button type=\"submit\">Sign out</button>\n</form>\n</body></html>\n",
+               IB_PATH_LOGOUT, token);
+    return DONE;
+}
+
+/* ---- /saml/logout --------------------------------------------------------- */
+
+static int start_idp_logout(request_rec *r, ib_server_conf *sc, const ib_app *app,
+                            const ib_session *s, const char *target)
+{
+    const char *relay = ib_random_hex(r->pool, RELAY_BYTES);
+    ib_saml_outgoing m;
+    const char *err = ib_saml_logout_request(r->pool, ib_saml_sp_for(sc, app), ib_now(), s,
+                                             relay, &m);
+    if (err != NULL) {
+        ib_log_event(r, APLOG_ERR, NULL, "logout", "local-only", app, s->name_id,
+                     apr_pstrcat(r->pool, "IdP logout skipped: ", err, NULL));
+        return redirect_to(r, target);
+    }
+    ib_pending pending = {app->tenant->name, app->kind, m.id,
+                          ib_url_join(r->pool, &app->sp_base, IB_PATH_SLO), target, relay,
+                          "-", r->hostname, ib_now() + LOGOUT_PENDING_LIFETIME};
+    ib_cache_put(sc->cache, r->server, r->pool, ib_store_logout_key(r->pool, m.id),
+                 ib_pending_encode(r->pool, &pending), pending.expires);
+    ib_log_event(r, APLOG_NOTICE, NULL, "logout", "sent-to-idp", app, s->name_id, m.id);
+    return send_outgoing(r, &m, m.redirect ? NULL : relay);
+}
+
+int ib_handle_logout(request_rec *r, const ib_app *app)
+{
+    ib_server_conf *sc = ib_server_conf_get(r->server);
+    const ib_tenant *t = app->tenant;
+    if (r->method_number != M_GET && r->method_number != M_POST) {
+        r->allowed = (AP_METHOD_BIT << M_GET) | (AP_METHOD_BIT << M_POST);
+        return HTTP_METHOD_NOT_ALLOWED;
+    }
+    ib_session s;
+    const char *why = NULL;
+    const char *cookie = ib_cookie_get(r, IB_SESSION_COOKIE);
+    if (!ib_session_load(r, sc, app, &s, &why)) {
+        return redirect_to(r, t->post_logout_url); /* nothing to end */
+    }
+    if (r->method_number == M_GET) {
+        return confirm_page(r, logout_token(r, cookie));
+    }
+    apr_array_header_t *pairs = NULL;
+    ap_parse_form_data(r, NULL, &pairs, MAX_FORM_FIELDS, 8192);
+    const char *token = form_value(r, pairs, "token");
+    if (foreign_origin(r, app) || token == NULL
+        || strcmp(token, logout_token(r, cookie)) != 0) {
+        return ib_error_page(r, HTTP_FORBIDDEN, APLOG_NOTICE, "Sign-out Could Not Be Confirmed",
+                             "Use the sign-out button of the site to sign out.",
+                             "logout POST without a valid token or from another origin");
+    }
+    const char *target = ib_url_check_target(r->pool, form_value(r, pairs, "return"),
+                                             &app->sp_base, t->allowed_origins);
+    target = target ? target : t->post_logout_url;
+    /* SLO-8: the local session ends before anything else can fail. */
+    ib_cache_remove(sc->cache, r->server, r->pool, ib_store_session_key(r->pool, cookie));
+    ib_cookie_set(r, app, IB_SESSION_COOKIE, "", "/", 0, IB_SAMESITE_LAX);
+    if (app->idp_slo_url == NULL || s.name_id == NULL) {
+        ib_log_event(r, APLOG_NOTICE, NULL, "logout", "local-only", app, s.name_id,
+                     app->idp_slo_url ? "IdP logout skipped: no NameID in session"
+                                      : "IdP logout skipped: no IdP logout URL");
+        return redirect_to(r, target);
+    }
+    return start_idp_logout(r, sc, app, &s, target);
+}
+
+/* ---- /saml/logout/callback ------------------------------------------------ */
+
+static int logout_response(request_rec *r, ib_server_conf *sc, const ib_app *app,
+                           const char *message)
+{
+    const char *irt = "", *reason = NULL;
+    ib_slo_verdict v = ib_saml_logout_response(r->pool, ib_saml_sp_for(sc, app), ib_now(),
+                                               message, app->tenant->require_signed_logout,
+                                               &irt, &reason);
+    const char *json;
+    ib_pending pending;
+    if (v != IB_SLO_INVALID
+        && (*irt == '\0'
+            || ib_cache_take(sc->cache, r->server, r->pool, ib_store_logout_key(r->pool, irt),
+                             &json) != APR_SUCCESS
+            || !ib_pending_decode(r->pool, json, &pending)
+            || strcmp(pending.tenant, app->tenant->name) != 0
+            || strcmp(pending.app, app->kind) != 0)) {
+        v = IB_SLO_INVALID;
+        reason = "the LogoutResponse answers no pending logout (unknown, expired or used)";
+    }
+    if (v == IB_SLO_INVALID) {
+        return ib_error_page(r, HTTP_FORBIDDEN, APLOG_NOTICE, "Unable to Process Your Request",
+                             "You are signed out of this site; the identity provider's "
+                             "answer could not be verified.", reason);
+    }
+    if (v == IB_SLO_STATUS_FAILED) {
+        char txid[IB_UUID_LEN];
+        ib_uuid_v4(txid);
+        ib_log_event(r, APLOG_WARNING, txid, "logout", "idp-failed", app, NULL, reason);
+    } else {
+        ib_log_event(r, APLOG_NOTICE, NULL, "logout", "success", app, NULL, irt);
+    }
+    return redirect_to(r, pending.return_url);
+}
+
+static int logout_request(request_rec *r, ib_server_conf *sc, const ib_app *app,
+                          const char *message)
+{
+    end_ctx e = {r, sc, NULL, 0};
+    ib_saml_outgoing m;
+    const char *err = ib_saml_idp_logout(r->pool, ib_saml_sp_for(sc, app), ib_now(), message,
+                                         app->tenant->require_signed_logout, end_sessions, &e,
+                                         &m);
+    if (err != NULL) {
+        return ib_error_page(r, HTTP_FORBIDDEN, APLOG_NOTICE, "Unable to Process Your Request",
+                             "The sign-out request could not be verified.", err);
+    }
+    ib_log_event(r, APLOG_NOTICE, NULL, "logout", e.ended ? "idp-initiated" : "no-session",
+                 app, e.who ? e.who->name_id : NULL,
+                 apr_psprintf(r->pool, "%d session(s) ended", e.ended));
+    /* A POSTed RelayState goes back with the response (Redirect: lasso adds it). */
+    return send_outgoing(r, &m, m.redirect ? NULL : apr_table_get(r->notes, "idbroker-relay"));
+}
+
+int ib_handle_logout_callback(request_rec *r, const ib_app *app)
+{
+    ib_server_conf *sc = ib_server_conf_get(r->server);
+    const char *request = NULL, *response = NULL;
+    if (r->method_number == M_GET) {
+        const char *q = r->args ? r->args : "";
+        if (strncmp(q, "SAMLRequest=", 12) == 0 || strstr(q, "&SAMLRequest=")) {
+            request = q;
+        } else if (strncmp(q, "SAMLResponse=", 13) == 0 || strstr(q, "&SAMLResponse=")) {
+            response = q;
+        }
+    } else if (r->method_number == M_POST) {
+        apr_array_header_t *pairs = NULL;
+        ap_parse_form_data(r, NULL, &pairs, MAX_FORM_FIELDS, MAX_FORM_BYTES);
+        request = form_value(r, pairs, "SAMLRequest");
+        response = form_value(r, pairs, "SAMLResponse");
+        const char *relay = form_value(r, pairs, "RelayState");
+        if (relay != NULL && strlen(relay) <= 80) {
+            apr_table_setn(r->notes, "idbroker-relay", relay);
+        }
+    } else {
+        r->allowed = (AP_METHOD_BIT << M_GET) | (AP_METHOD_BIT << M_POST);
+        return HTTP_METHOD_NOT_ALLOWED;
+    }
+    if (response != NULL) {
+        return logout_response(r, sc, app, response);
+    }
+    if (request != NULL) {
+        return logout_request(r, sc, app, request);
+    }
+    return ib_error_page(r, HTTP_BAD_REQUEST, APLOG_INFO, "Unable to Process Your Request",
+                         "There was an unexpected error.",
+                         "logout callback without SAMLRequest or SAMLResponse");
+}
