@@ -20,6 +20,7 @@ int main(void)
     srunner_add_suite(sr, url_suite());
     srunner_add_suite(sr, conf_suite());
     srunner_add_suite(sr, metadata_suite());
+    srunner_add_suite(sr, redirect_suite());
     srunner_add_suite(sr, identity_suite());
     srunner_add_suite(sr, store_suite());
     srunner_add_suite(sr, saml_suite());

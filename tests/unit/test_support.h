@@ -24,6 +24,7 @@ Suite *keys_suite(void);     /* test_keys.c */
 Suite *url_suite(void);      /* test_url.c */
 Suite *conf_suite(void);     /* test_conf.c */
 Suite *metadata_suite(void); /* test_metadata.c */
+Suite *redirect_suite(void); /* test_redirect.c: ib_url_check_target */
 Suite *identity_suite(void); /* test_identity.c */
 Suite *store_suite(void);    /* test_store.c: ib_store and ib_codec */
 Suite *saml_suite(void);     /* test_saml.c: ib_saml_parse_response */
