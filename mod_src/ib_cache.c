@@ -156,9 +156,13 @@ apr_status_t ib_cache_add(ib_cache *c, server_rec *s, apr_pool_t *p, const char 
     const char *existing;
     lock(c);
     apr_status_t rv = get_unlocked(c, s, p, key, &existing);
+    /* Only a hit means "already there". Providers disagree on how a miss
+     * looks (mod_socache_dbm answers APR_EGENERAL); a provider that is
+     * really failing fails the store below as well, and that error is
+     * returned, so a miss is never mistaken for success. */
     if (rv == APR_SUCCESS) {
         rv = APR_EEXIST;
-    } else if (rv == APR_NOTFOUND) {
+    } else {
         rv = put_unlocked(c, s, p, key, value, expiry);
     }
     unlock(c);
@@ -170,15 +174,15 @@ apr_status_t ib_cache_update(ib_cache *c, server_rec *s, apr_pool_t *p, const ch
 {
     const char *old = NULL;
     lock(c);
+    /* A miss, however the provider reports it (see ib_cache_add), is an
+     * absent record; a failing provider fails the write below. */
     apr_status_t rv = get_unlocked(c, s, p, key, &old);
-    if (rv == APR_SUCCESS || rv == APR_NOTFOUND) {
-        const char *value = update(p, rv == APR_SUCCESS ? old : NULL, baton);
-        rv = value ? put_unlocked(c, s, p, key, value, expiry)
-                   : c->provider->remove(c->instance, s, (const unsigned char *)key,
-                                         (unsigned int)strlen(key), p);
-        if (rv == APR_NOTFOUND) {
-            rv = APR_SUCCESS;
-        }
+    const char *value = update(p, rv == APR_SUCCESS ? old : NULL, baton);
+    rv = value ? put_unlocked(c, s, p, key, value, expiry)
+               : c->provider->remove(c->instance, s, (const unsigned char *)key,
+                                     (unsigned int)strlen(key), p);
+    if (rv == APR_NOTFOUND || (value == NULL && rv != APR_SUCCESS)) {
+        rv = APR_SUCCESS;   /* removing what is not there is done */
     }
     unlock(c);
     return rv;

@@ -1,3 +1,4 @@
+#include <stdlib.h>
 #include <string.h>
 
 #include <apr_strings.h>
@@ -23,34 +24,45 @@ const char *ib_sha256_hex(apr_pool_t *p, const char *s)
     return out;
 }
 
+/* "<c>.idb:<kind>:<sha256 hex>". The first character spreads keys over
+ * shmcb's subcaches, which it picks by the key's first byte masked with the
+ * subcache count (a power of two up to 64): '0' + the hash's low six bits
+ * makes that choice uniform. A constant first byte would crowd every entry
+ * into one subcache and evict sessions long before the cache is full. */
+static const char *store_key(apr_pool_t *p, char kind, const char *hex)
+{
+    unsigned v = (unsigned)strtoul(apr_pstrndup(p, hex, 2), NULL, 16);
+    return apr_psprintf(p, "%c.idb:%c:%s", (char)('0' + (v & 0x3f)), kind, hex);
+}
+
 const char *ib_store_session_key(apr_pool_t *p, const char *cookie_value)
 {
-    return apr_pstrcat(p, "idb:s:", ib_sha256_hex(p, cookie_value), NULL);
+    return store_key(p, 's', ib_sha256_hex(p, cookie_value));
 }
 
 const char *ib_store_pending_key(apr_pool_t *p, const char *request_id)
 {
-    return apr_pstrcat(p, "idb:r:", ib_sha256_hex(p, request_id), NULL);
+    return store_key(p, 'r', ib_sha256_hex(p, request_id));
 }
 
 const char *ib_store_replay_key(apr_pool_t *p, const char *idp, const char *assertion_id)
 {
     /* Length-prefixed, so no (idp, id) pair can collide with another. */
-    return apr_pstrcat(p, "idb:a:", ib_sha256_hex(p, apr_psprintf(p, "%lu:%s%s",
-                       (unsigned long)strlen(idp), idp, assertion_id)), NULL);
+    return store_key(p, 'a', ib_sha256_hex(p, apr_psprintf(p, "%lu:%s%s",
+                     (unsigned long)strlen(idp), idp, assertion_id)));
 }
 
 const char *ib_store_nameid_key(apr_pool_t *p, const char *tenant, const char *idp,
                                 const char *name_id)
 {
-    return apr_pstrcat(p, "idb:n:", ib_sha256_hex(p, apr_psprintf(p, "%lu:%s%lu:%s%s",
-                       (unsigned long)strlen(tenant), tenant, (unsigned long)strlen(idp),
-                       idp, name_id)), NULL);
+    return store_key(p, 'n', ib_sha256_hex(p, apr_psprintf(p, "%lu:%s%lu:%s%s",
+                     (unsigned long)strlen(tenant), tenant, (unsigned long)strlen(idp),
+                     idp, name_id)));
 }
 
 const char *ib_store_logout_key(apr_pool_t *p, const char *request_id)
 {
-    return apr_pstrcat(p, "idb:o:", ib_sha256_hex(p, request_id), NULL);
+    return store_key(p, 'o', ib_sha256_hex(p, request_id));
 }
 
 /* ---- JSON helpers ------------------------------------------------------- */

@@ -323,7 +323,8 @@ END_TEST
 
 START_TEST(test_session_key_is_prefix_and_hash_of_cookie)
 {
-    ck_assert_str_eq(ib_store_session_key(test_pool(), "abc"), "idb:s:" SHA256_ABC);
+    /* SHA256_ABC starts ba: 0xba & 0x3f = 0x3a, '0' + 0x3a = 'j' */
+    ck_assert_str_eq(ib_store_session_key(test_pool(), "abc"), "j.idb:s:" SHA256_ABC);
 }
 END_TEST
 
@@ -333,7 +334,7 @@ START_TEST(test_session_key_does_not_contain_cookie_value)
     const char *key = ib_store_session_key(test_pool(), cookie);
     ck_assert_ptr_null(strstr(key, cookie));
     ck_assert_ptr_null(strstr(key, "c00k1e"));
-    ck_assert_uint_eq(strlen(key), 6 + 64);
+    ck_assert_uint_eq(strlen(key), 8 + 64);
 }
 END_TEST
 
@@ -366,12 +367,28 @@ START_TEST(test_store_key_kinds_have_distinct_prefixes)
     const char *s = ib_store_session_key(test_pool(), "x");
     const char *r = ib_store_pending_key(test_pool(), "x");
     const char *a = ib_store_replay_key(test_pool(), "x", "x");
-    ck_assert_int_eq(strncmp(s, "idb:s:", 6), 0);
-    ck_assert_int_eq(strncmp(r, "idb:r:", 6), 0);
-    ck_assert_int_eq(strncmp(a, "idb:a:", 6), 0);
-    ck_assert_str_eq(s + 6, r + 6); /* same hash, different kind */
+    ck_assert_int_eq(strncmp(s + 1, ".idb:s:", 7), 0);
+    ck_assert_int_eq(strncmp(r + 1, ".idb:r:", 7), 0);
+    ck_assert_int_eq(strncmp(a + 1, ".idb:a:", 7), 0);
+    ck_assert_str_eq(s + 8, r + 8); /* same hash, different kind */
     ck_assert_str_ne(s, r);
-    ck_assert_int_eq(is_lower_hex(a + 6, 64), 1);
+    ck_assert_int_eq(is_lower_hex(a + 8, 64), 1);
+}
+END_TEST
+
+START_TEST(test_store_keys_spread_over_shmcb_subcaches)
+{
+    /* shmcb picks subcache (first byte & (n - 1)); with 8 subcaches, 4096
+     * session keys must fill every one, none with more than twice its share. */
+    int counts[8] = {0};
+    for (int i = 0; i < 4096; i++) {
+        const char *k = ib_store_session_key(test_pool(), apr_psprintf(test_pool(), "c%d", i));
+        counts[(unsigned char)k[0] & 7]++;
+    }
+    for (int i = 0; i < 8; i++) {
+        ck_assert_int_gt(counts[i], 256);
+        ck_assert_int_lt(counts[i], 1024);
+    }
 }
 END_TEST
 
@@ -580,6 +597,7 @@ Suite *store_suite(void)
     tcase_add_test(tc, test_store_keys_are_deterministic);
     tcase_add_test(tc, test_store_keys_differ_per_input);
     tcase_add_test(tc, test_store_key_kinds_have_distinct_prefixes);
+    tcase_add_test(tc, test_store_keys_spread_over_shmcb_subcaches);
     tcase_add_test(tc, test_replay_key_separates_idp_from_assertion_id);
     suite_add_tcase(s, tc);
 
