@@ -15,6 +15,7 @@
 #include "core/ib_metadata.h"
 #include "core/ib_store.h"
 #include "ib_authn.h"
+#include "ib_idp_refresh.h"
 #include "ib_config.h"
 #include "ib_error.h"
 #include "ib_web.h"
@@ -225,6 +226,7 @@ int ib_check_user_id(request_rec *r)
     }
     ib_server_conf *sc = ib_server_conf_get(r->server);
     const ib_app *app = select_app(sc, r);
+    ib_idp_sync_for_request(r, app);
     if (app == NULL || !ib_app_has_idp(app)) {
         return ib_error_page(r, HTTP_SERVICE_UNAVAILABLE, APLOG_ERR, "Sign-in Is Not Configured",
                              "Sign-in is not set up for this site yet.",

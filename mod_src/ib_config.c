@@ -27,6 +27,7 @@ void *ib_merge_server_conf(apr_pool_t *p, void *base, void *add)
     merged->reg = ((ib_server_conf *)base)->reg;
     merged->cache = ((ib_server_conf *)base)->cache;
     merged->saml_sps = ((ib_server_conf *)base)->saml_sps;
+    merged->state_dir = ((ib_server_conf *)base)->state_dir;
     return merged;
 }
 
@@ -159,6 +160,16 @@ static const char *cmd_session_cache(cmd_parms *cmd, void *mconfig, const char *
     return ib_cache_configure(cmd->pool, ib_server_conf_get(cmd->server)->cache, arg);
 }
 
+static const char *cmd_state_dir(cmd_parms *cmd, void *mconfig, const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    if (err != NULL) {
+        return err;
+    }
+    ib_server_conf_get(cmd->server)->state_dir = ap_server_root_relative(cmd->pool, arg);
+    return NULL;
+}
+
 static const char *cmd_use_tenant(cmd_parms *cmd, void *mconfig, const char *arg)
 {
     ((ib_dir_conf *)mconfig)->tenant = arg;
@@ -204,6 +215,9 @@ const command_rec ib_directives[] = {
 #include "core/ib_directives.def"
     AP_INIT_TAKE1("IdBrokerSessionCache", cmd_session_cache, NULL, RSRC_CONF,
                   "socache provider[:args] for sessions and sign-in state (default shmcb)"),
+    AP_INIT_TAKE1("IdBrokerStateDir", cmd_state_dir, NULL, RSRC_CONF,
+                  "directory for IdP metadata backing copies; should survive reboots "
+                  "(default: the runtime directory's idbroker/)"),
     AP_INIT_TAKE1("IdBrokerUseTenant", cmd_use_tenant, NULL, OR_AUTHCFG,
                   "the tenant that protects this location (default: by host)"),
     AP_INIT_TAKE1("IdBrokerRemoteUser", cmd_remote_user, NULL, OR_AUTHCFG,

@@ -15,6 +15,7 @@ typedef struct ib_server_conf {
     ib_conf_ctx parse;    /* reader state while the config is being read */
     ib_cache *cache;      /* shared by the main server and every vhost */
     apr_hash_t *saml_sps; /* ib_app* -> ib_saml_sp*, made at post_config */
+    const char *state_dir; /* IdBrokerStateDir; NULL = runtime dir default */
 } ib_server_conf;
 
 /* Per-directory settings for protected locations. */

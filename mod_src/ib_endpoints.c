@@ -15,6 +15,7 @@
 #include "ib_config.h"
 #include "ib_error.h"
 #include "ib_handlers.h"
+#include "ib_idp_refresh.h"
 
 APLOG_USE_MODULE(auth_idbroker);
 
@@ -95,6 +96,7 @@ int ib_endpoint_dispatch(request_rec *r, int lookup_uri)
         }
         return DECLINED;
     }
+    ib_idp_sync_for_request(r, app);
     if (strcmp(rest, IB_PATH_METADATA) == 0 || strcmp(rest, IB_PATH_METADATA_XML) == 0) {
         return ib_handle_metadata(r, app);
     }

@@ -107,7 +107,7 @@ static int create_session(acs_ctx *c, const ib_pending *pr, const ib_saml_assert
     apr_time_t now = ib_now();
     ib_session s = {t->name, c->app->kind, pr->host, r->connection->local_addr->port,
                     now, now, now + t->session_max_age,
-                    "saml", c->app->idp_entity_id, a->name_id, a->name_id_format,
+                    "saml", ib_app_idp(c->app)->entity_id, a->name_id, a->name_id_format,
                     a->name_qualifier, a->sp_name_qualifier, a->session_index,
                     a->authn_class, *identity};
     const char *id = ib_random_hex(r->pool, SESSION_ID_BYTES);  /* fresh: no fixation */
@@ -129,7 +129,7 @@ static int create_session(acs_ctx *c, const ib_pending *pr, const ib_saml_assert
                         ib_store_session_key(r->pool, previous));
     }
     if (a->name_id != NULL) {
-        ib_session_index_add(r, c->sc, t->name, c->app->idp_entity_id, a->name_id,
+        ib_session_index_add(r, c->sc, t->name, ib_app_idp(c->app)->entity_id, a->name_id,
                              ib_store_session_key(r->pool, id), s.expires);
     }
     ib_cookie_set(r, c->app, IB_SESSION_COOKIE, id, "/", -1, IB_SAMESITE_LAX);
@@ -239,7 +239,7 @@ int ib_handle_acs(request_rec *r, const ib_app *app)
         return verdict_page(&c, v, reason);
     }
     if (ib_cache_add(c.sc->cache, r->server, r->pool,
-                     ib_store_replay_key(r->pool, app->idp_entity_id, a.assertion_id), "1",
+                     ib_store_replay_key(r->pool, ib_app_idp(app)->entity_id, a.assertion_id), "1",
                      a.not_on_or_after + app->tenant->clock_skew) != APR_SUCCESS) {
         return generic_error(&c, "the assertion was already used (replay)");
     }

@@ -5,6 +5,7 @@
 #include <httpd.h>
 #include <string.h>
 
+#include <apr_hash.h>
 #include <apr_strings.h>
 #include <http_log.h>
 #include <http_protocol.h>
@@ -64,8 +65,9 @@ void ib_session_index_add(request_rec *r, ib_server_conf *sc, const char *tenant
 typedef struct {
     request_rec *r;
     ib_server_conf *sc;
-    const ib_session *who;
+    const char *name_id;        /* of the LogoutRequest, copied to r->pool */
     int ended;
+    apr_hash_t *drop;           /* session keys to take out of the index */
 } end_ctx;
 
 static int session_matches(const ib_session *s, const ib_session *who)
@@ -79,22 +81,15 @@ static int session_matches(const ib_session *s, const ib_session *who)
            || strcmp(who->session_index, s->session_index) == 0;
 }
 
-static const char *index_prune(apr_pool_t *p, const char *old, void *baton)
+/* Runs under the cache lock: no cache call in here (the lock is not
+ * recursive; a nested ib_cache_get would deadlock the whole cache). */
+static const char *index_drop(apr_pool_t *p, const char *old, void *baton)
 {
     end_ctx *e = baton;
     const char *kept = NULL;
     char *state, *list = apr_pstrdup(p, old ? old : "");
     for (char *key = apr_strtok(list, " ", &state); key; key = apr_strtok(NULL, " ", &state)) {
-        const char *json;
-        ib_session s;
-        if (ib_cache_get(e->sc->cache, e->r->server, p, key, &json) != APR_SUCCESS
-            || !ib_session_decode(p, json, &s)) {
-            continue; /* gone already */
-        }
-        if (session_matches(&s, e->who)) {
-            ib_cache_remove(e->sc->cache, e->r->server, p, key);
-            e->ended++;
-        } else {
+        if (apr_hash_get(e->drop, key, APR_HASH_KEY_STRING) == NULL) {
             kept = kept ? apr_pstrcat(p, kept, " ", key, NULL) : key;
         }
     }
@@ -104,10 +99,33 @@ static const char *index_prune(apr_pool_t *p, const char *old, void *baton)
 static int end_sessions(void *baton, const ib_session *who)
 {
     end_ctx *e = baton;
-    e->who = who;
-    ib_cache_update(e->sc->cache, e->r->server, e->r->pool,
-                    ib_store_nameid_key(e->r->pool, who->tenant, who->idp, who->name_id),
-                    index_prune, e, ib_now() + apr_time_from_sec(86400 * 7));
+    request_rec *r = e->r;
+    /* who and its strings belong to the caller (lasso): keep a copy. */
+    e->name_id = apr_pstrdup(r->pool, who->name_id);
+    e->drop = apr_hash_make(r->pool);
+    const char *index_key = ib_store_nameid_key(r->pool, who->tenant, who->idp, who->name_id);
+    const char *index;
+    if (ib_cache_get(e->sc->cache, r->server, r->pool, index_key, &index) != APR_SUCCESS) {
+        return 0;
+    }
+    char *state, *list = apr_pstrdup(r->pool, index);
+    for (char *key = apr_strtok(list, " ", &state); key; key = apr_strtok(NULL, " ", &state)) {
+        const char *json;
+        ib_session s;
+        if (ib_cache_get(e->sc->cache, r->server, r->pool, key, &json) != APR_SUCCESS
+            || !ib_session_decode(r->pool, json, &s)) {
+            apr_hash_set(e->drop, key, APR_HASH_KEY_STRING, key); /* gone already */
+        } else if (session_matches(&s, who)) {
+            ib_cache_remove(e->sc->cache, r->server, r->pool, key);
+            apr_hash_set(e->drop, key, APR_HASH_KEY_STRING, key);
+            e->ended++;
+        }
+    }
+    if (apr_hash_count(e->drop) > 0) {
+        /* Only the keys looked at go: a sign-in indexed meanwhile stays. */
+        ib_cache_update(e->sc->cache, r->server, r->pool, index_key, index_drop, e,
+                        ib_now() + apr_time_from_sec(86400 * 7));
+    }
     return e->ended;
 }
 
@@ -241,9 +259,9 @@ int ib_handle_logout(request_rec *r, const ib_app *app)
     /* SLO-8: the local session ends before anything else can fail. */
     ib_cache_remove(sc->cache, r->server, r->pool, ib_store_session_key(r->pool, cookie));
     ib_cookie_set(r, app, IB_SESSION_COOKIE, "", "/", 0, IB_SAMESITE_LAX);
-    if (app->idp_slo_url == NULL || s.name_id == NULL) {
+    if (ib_app_idp(app)->slo_url == NULL || s.name_id == NULL) {
         ib_log_event(r, APLOG_NOTICE, NULL, "logout", "local-only", app, s.name_id,
-                     app->idp_slo_url ? "IdP logout skipped: no NameID in session"
+                     ib_app_idp(app)->slo_url ? "IdP logout skipped: no NameID in session"
                                       : "IdP logout skipped: no IdP logout URL");
         return redirect_to(r, target);
     }
@@ -289,7 +307,7 @@ static int logout_response(request_rec *r, ib_server_conf *sc, const ib_app *app
 static int logout_request(request_rec *r, ib_server_conf *sc, const ib_app *app,
                           const char *message)
 {
-    end_ctx e = {r, sc, NULL, 0};
+    end_ctx e = {r, sc, NULL, 0, NULL};
     ib_saml_outgoing m;
     const char *err = ib_saml_idp_logout(r->pool, ib_saml_sp_for(sc, app), ib_now(), message,
                                          app->tenant->require_signed_logout, end_sessions, &e,
@@ -299,7 +317,7 @@ static int logout_request(request_rec *r, ib_server_conf *sc, const ib_app *app,
                              "The sign-out request could not be verified.", err);
     }
     ib_log_event(r, APLOG_NOTICE, NULL, "logout", e.ended ? "idp-initiated" : "no-session",
-                 app, e.who ? e.who->name_id : NULL,
+                 app, e.name_id,
                  apr_psprintf(r->pool, "%d session(s) ended", e.ended));
     /* A POSTed RelayState goes back with the response (Redirect: lasso adds it). */
     return send_outgoing(r, &m, m.redirect ? NULL : apr_table_get(r->notes, "idbroker-relay"));

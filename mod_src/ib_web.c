@@ -45,7 +45,7 @@ void ib_log_event(request_rec *r, int level, const char *txid, const char *event
                   "txid=%s event=%s outcome=%s tenant=%s app=%s idp=\"%s\" client=%s "
                   "user=\"%s\" reason=\"%s\"", txid ? txid : "-", event, outcome,
                   app ? app->tenant->name : "-", app ? app->kind : "-",
-                  app && app->idp_entity_id ? app->idp_entity_id : "-", r->useragent_ip,
+                  app && ib_app_idp(app)->entity_id ? ib_app_idp(app)->entity_id : "-", r->useragent_ip,
                   user ? ap_escape_logitem(r->pool, user) : "-",
                   reason ? ap_escape_logitem(r->pool, reason) : "-");
 }

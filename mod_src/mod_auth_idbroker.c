@@ -7,13 +7,17 @@
 #include <apr_strings.h>
 #include <http_request.h>
 #include <http_config.h>
+#include <http_core.h>
 #include <http_log.h>
 #include <libxml/parser.h>
 #include <mod_auth.h>
 
+#include "core/ib_clock.h"
 #include "ib_authn.h"
 #include "ib_config.h"
 #include "ib_handlers.h"
+#include "ib_idp_refresh.h"
+#include "ib_monitor.h"
 
 
 static int ib_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
@@ -40,9 +44,18 @@ static int ib_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
         const ib_app **key = apr_pmemdup(pconf, &app, sizeof(app));
         apr_hash_set(sc->saml_sps, key, sizeof(app), ib_saml_sp_make(pconf, app));
     }
+    int rc = ib_idp_refresh_post_config(pconf, s, sc);
+    if (rc != OK) {
+        return rc;
+    }
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
                  "mod_auth_idbroker: %d tenant(s), %d SAML app(s) configured",
                  sc->reg->tenants->nelts, sc->reg->apps->nelts);
+    /* Cert expiry at start and on each reload (IDPCERT-2), but not in the
+     * config-check pass httpd runs first: once per start is enough. */
+    if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG) {
+        ib_monitor_log(s, sc->reg, ib_now());
+    }
     return OK;
 }
 

@@ -113,3 +113,78 @@ apr_status_t ib_time_parse_xsd(const char *text, apr_time_t *out)
     *out += frac;
     return APR_SUCCESS;
 }
+
+/* One "<digits>[.<digits>]<unit>" item of an xsd:duration; fractions only
+ * where allow_fraction (seconds). */
+static int duration_item(const char **s, double *value, char *unit, int allow_fraction)
+{
+    const char *c = *s;
+    double v = 0;
+    int digits = 0;
+    while (*c >= '0' && *c <= '9' && digits < 12) {
+        v = v * 10 + (*c++ - '0');
+        digits++;
+    }
+    if (digits == 0 || (*c >= '0' && *c <= '9')) {
+        return 0;
+    }
+    if (*c == '.' && allow_fraction) {
+        double scale = 0.1;
+        c++;
+        if (!(*c >= '0' && *c <= '9')) {
+            return 0;
+        }
+        for (; *c >= '0' && *c <= '9'; c++, scale /= 10) {
+            v += (*c - '0') * scale;
+        }
+    }
+    *unit = *c;
+    *value = v;
+    *s = c + 1;
+    return *unit != '\0';
+}
+
+apr_status_t ib_duration_parse_xsd(const char *text, apr_interval_time_t *out)
+{
+    /* PnYnMnDTnHnMnS; years count 365 days and months 30: metadata caching
+     * needs no calendar precision. Negative durations make no sense here. */
+    static const char date_units[] = "YMD", time_units[] = "HMS";
+    static const double date_secs[] = {365 * 86400.0, 30 * 86400.0, 86400.0};
+    static const double time_secs[] = {3600.0, 60.0, 1.0};
+    if (text == NULL || *text != 'P' || strlen(text) > 64) {
+        return APR_EINVAL;
+    }
+    const char *s = text + 1;
+    double total = 0;
+    int items = 0, next = 0, in_time = 0;
+    while (*s != '\0') {
+        if (*s == 'T' && !in_time) {
+            in_time = 1;
+            next = 0;
+            s++;
+            if (*s == '\0') {
+                return APR_EINVAL;
+            }
+            continue;
+        }
+        double v;
+        char unit;
+        if (!duration_item(&s, &v, &unit, in_time)) {
+            return APR_EINVAL;
+        }
+        const char *units = in_time ? time_units : date_units;
+        const double *secs = in_time ? time_secs : date_secs;
+        const char *at = strchr(units + next, unit);
+        if (at == NULL) {
+            return APR_EINVAL;
+        }
+        next = (int)(at - units) + 1;
+        total += v * secs[at - units];
+        items++;
+    }
+    if (items == 0 || total > 100.0 * 365 * 86400) {
+        return APR_EINVAL;
+    }
+    *out = (apr_interval_time_t)(total * APR_USEC_PER_SEC);
+    return APR_SUCCESS;
+}

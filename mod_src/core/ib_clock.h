@@ -29,6 +29,10 @@ apr_status_t ib_time_parse_utc(const char *text, apr_time_t *out);
  * optional fractional seconds and a mandatory 'Z'. */
 apr_status_t ib_time_parse_xsd(const char *text, apr_time_t *out);
 
+/* Parses an xsd:duration (e.g. "PT6H", "P1DT12H", "PT90.5S") as used by
+ * metadata cacheDuration. Years count 365 days, months 30. */
+apr_status_t ib_duration_parse_xsd(const char *text, apr_interval_time_t *out);
+
 /* Formats t as "YYYY-MM-DDTHH:MM:SSZ" into buf (IB_UTC_TIME_LEN bytes). */
 void ib_time_format_utc(apr_time_t t, char buf[IB_UTC_TIME_LEN]);
 

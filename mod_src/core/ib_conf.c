@@ -3,10 +3,13 @@
 
 #include <apr_lib.h>
 #include <apr_strings.h>
+#include <apr_uri.h>
+#include <apr_file_info.h>
 #include <openssl/evp.h>
 
 #include "ib_clock.h"
 #include "ib_conf.h"
+#include "ib_idp_source.h"
 #include "ib_random.h"
 
 void ib_registry_index_app(ib_registry *reg, ib_app *app);
@@ -426,6 +429,124 @@ static const char *set_idp_cert(ib_conf_ctx *ctx, int argc, const char *const *a
     return NULL;
 }
 
+/* ---- IdP metadata source (IDPCERT-7) ------------------------------------ */
+
+static ib_idp_source *md_source(ib_conf_ctx *ctx)
+{
+    ib_app *app = ctx->app;
+    if (app->md_source == NULL) {
+        ib_idp_source *src = apr_pcalloc(ctx->pool, sizeof(*src));
+        src->min_refresh = IB_MD_REFRESH_MIN_DEFAULT;
+        src->max_refresh = IB_MD_REFRESH_MAX_DEFAULT;
+        src->timeout = IB_MD_TIMEOUT_DEFAULT;
+        src->conf_file = apr_pstrdup(ctx->pool, ctx->file ? ctx->file : "?");
+        src->conf_line = ctx->line;
+        app->md_source = src;
+    }
+    return app->md_source;
+}
+
+static const char *set_idp_metadata_url(ib_conf_ctx *ctx, int argc, const char *const *argv)
+{
+    apr_uri_t u;
+    const char *url = argv[0];
+    if (apr_uri_parse(ctx->pool, url, &u) != APR_SUCCESS || u.scheme == NULL
+        || u.hostname == NULL || *u.hostname == '\0' || u.user != NULL || u.fragment != NULL
+        || (strcasecmp(u.scheme, "https") != 0 && strcasecmp(u.scheme, "http") != 0)) {
+        return apr_psprintf(ctx->pool, "IdBrokerIdPMetadataURL '%s' is not an absolute "
+                            "https:// (or signed http://) URL without user info or fragment",
+                            url);
+    }
+    ib_idp_source *src = md_source(ctx);
+    if (src->file != NULL) {
+        return "IdBrokerIdPMetadataURL and IdBrokerIdPMetadataFile exclude each other";
+    }
+    src->url = apr_pstrdup(ctx->pool, url);
+    return NULL;
+}
+
+static const char *set_idp_metadata_file(ib_conf_ctx *ctx, int argc, const char *const *argv)
+{
+    ib_idp_source *src = md_source(ctx);
+    if (src->url != NULL) {
+        return "IdBrokerIdPMetadataURL and IdBrokerIdPMetadataFile exclude each other";
+    }
+    src->file = conf_path(ctx, argv[0]);
+    return NULL;
+}
+
+static const char *set_idp_metadata_signer(ib_conf_ctx *ctx, int argc, const char *const *argv)
+{
+    ib_cert *cert;
+    const char *err = ib_cert_load_file(ctx->pool, conf_path(ctx, argv[0]), &cert);
+    if (err != NULL) {
+        return apr_pstrcat(ctx->pool, "IdBrokerIdPMetadataSigner: ", err, NULL);
+    }
+    md_source(ctx)->signer = cert;
+    return NULL;
+}
+
+static const char *set_idp_metadata_ca(ib_conf_ctx *ctx, int argc, const char *const *argv)
+{
+    const char *path = conf_path(ctx, argv[0]);
+    apr_finfo_t fi;
+    if (apr_stat(&fi, path, APR_FINFO_TYPE, ctx->pool) != APR_SUCCESS || fi.filetype != APR_REG) {
+        return apr_psprintf(ctx->pool, "IdBrokerIdPMetadataCA: '%s' is not a readable file "
+                            "of PEM CA certificates", path);
+    }
+    md_source(ctx)->ca_file = path;
+    return NULL;
+}
+
+static const char *set_idp_metadata_refresh(ib_conf_ctx *ctx, int argc, const char *const *argv)
+{
+    ib_idp_source *src = md_source(ctx);
+    const char *err = parse_seconds(ctx, "IdBrokerIdPMetadataRefresh", argv[0], 1, 604800,
+                                    &src->min_refresh);
+    if (err == NULL) {
+        err = parse_seconds(ctx, "IdBrokerIdPMetadataRefresh", argv[1], 1, 604800,
+                            &src->max_refresh);
+    }
+    if (err == NULL && src->max_refresh < src->min_refresh) {
+        err = "IdBrokerIdPMetadataRefresh MIN MAX: MAX must not be below MIN";
+    }
+    return err;
+}
+
+static const char *set_idp_metadata_timeout(ib_conf_ctx *ctx, int argc, const char *const *argv)
+{
+    return parse_seconds(ctx, "IdBrokerIdPMetadataTimeout", argv[0], 1, 120,
+                         &md_source(ctx)->timeout);
+}
+
+/* A source without a document, or plain http without a signature to vouch
+ * for what travelled in the clear, is a configuration error. */
+static const char *finalize_md_source(ib_conf_ctx *ctx, ib_app *app)
+{
+    ib_idp_source *src = app->md_source;
+    if (src == NULL) {
+        return NULL;
+    }
+    if (src->url == NULL && src->file == NULL) {
+        return apr_psprintf(ctx->pool, "the %s app of tenant '%s' sets IdP metadata options "
+                            "(%s:%d) but neither IdBrokerIdPMetadataURL nor "
+                            "IdBrokerIdPMetadataFile", app->kind, app->tenant->name,
+                            src->conf_file, src->conf_line);
+    }
+    if (src->url != NULL && strncasecmp(src->url, "http:", 5) == 0 && src->signer == NULL) {
+        return apr_psprintf(ctx->pool, "the %s app of tenant '%s': IdBrokerIdPMetadataURL %s "
+                            "is plain http; add IdBrokerIdPMetadataSigner CERT (the IdP's "
+                            "metadata-signing certificate) or use https", app->kind,
+                            app->tenant->name, src->url);
+    }
+    if (src->file != NULL && (src->ca_file != NULL)) {
+        return apr_psprintf(ctx->pool, "the %s app of tenant '%s': IdBrokerIdPMetadataCA "
+                            "applies to IdBrokerIdPMetadataURL only", app->kind,
+                            app->tenant->name);
+    }
+    return NULL;
+}
+
 /* ---- the directive table ------------------------------------------------ */
 
 typedef struct {
@@ -624,7 +745,9 @@ const char *ib_conf_end_app(ib_conf_ctx *ctx)
     }
     int any_idp = app->idp_entity_id || app->idp_sso_url || app->idp_slo_url
                   || app->idp_certs->nelts > 0;
-    if (any_idp && !ib_app_has_idp(app)) {
+    int pinned_complete = app->idp_entity_id && app->idp_sso_url && app->idp_certs->nelts > 0;
+    /* With a metadata source, pinned values only add to (or override) it. */
+    if (any_idp && !pinned_complete && app->md_source == NULL) {
         return apr_psprintf(ctx->pool, "the %s app of tenant '%s' has an incomplete IdP "
                             "connection; missing:%s%s%s", app->kind, app->tenant->name,
                             app->idp_entity_id ? "" : " IdBrokerIdPEntityID",
@@ -683,7 +806,12 @@ static const char *finalize_app(ib_conf_ctx *ctx, ib_app *app, const ib_app *pri
                                "later); signed requests will fail until one is",
                                app->tenant->name, app->kind));
     }
-    if (!ib_app_has_idp(app)) {
+    const char *md_err = finalize_md_source(ctx, app);
+    if (md_err != NULL) {
+        return md_err;
+    }
+    app->pinned = *ib_idp_view_make(ctx->pool, app, NULL, "configuration", now);
+    if (!ib_app_has_idp(app) && app->md_source == NULL) {
         warn(ctx, apr_psprintf(ctx->pool, "tenant '%s', %s app: no IdP connection "
                                "configured yet; metadata is served, sign-in shows "
                                "'not configured'", app->tenant->name, app->kind));

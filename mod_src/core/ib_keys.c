@@ -241,6 +241,17 @@ const char *ib_cert_load_file(apr_pool_t *p, const char *path, ib_cert **out)
     return NULL;
 }
 
+const char *ib_cert_from_base64(apr_pool_t *p, const char *label, const char *b64,
+                                ib_cert **out)
+{
+    X509 *x = b64 ? parse_bare_base64(p, b64, strlen(b64)) : NULL;
+    if (x == NULL) {
+        return apr_psprintf(p, "%s is not a Base64 DER certificate", label);
+    }
+    *out = wrap_x509(p, label, x);
+    return NULL;
+}
+
 static int pass_refused(char *buf, int size, int rwflag, void *u)
 {
     return 0; /* encrypted keys would need a passphrase prompt at startup */

@@ -34,6 +34,11 @@ typedef struct ib_sp_key {
  * Returns NULL or an error message naming the file and the fix. */
 const char *ib_cert_load_file(apr_pool_t *p, const char *path, ib_cert **out);
 
+/* A certificate from the Base64 text of a ds:X509Certificate (line breaks
+ * allowed); `label` says where it came from and becomes its path. */
+const char *ib_cert_from_base64(apr_pool_t *p, const char *label, const char *b64,
+                                ib_cert **out);
+
 /* Loads an SP key pair: an unencrypted PEM private key (RSA >= 2048 bits or
  * EC P-256/P-384/P-521) and the certificate that matches it. */
 const char *ib_sp_key_load(apr_pool_t *p, const char *key_path,

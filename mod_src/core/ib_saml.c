@@ -57,12 +57,12 @@ ib_saml_sp *ib_saml_sp_make(apr_pool_t *p, const ib_app *app)
 }
 
 /* What a LassoServer was built from; a different value means rebuild. */
-static const char *generation(apr_pool_t *p, const ib_app *app, apr_time_t now,
+static const char *generation(apr_pool_t *p, const ib_idp *idp, apr_time_t now,
                               const ib_sp_key *key)
 {
-    const char *g = key ? key->cert->sha256_hex : "-";
-    for (int i = 0; i < app->idp_certs->nelts; i++) {
-        const ib_cert *c = APR_ARRAY_IDX(app->idp_certs, i, const ib_cert *);
+    const char *g = apr_psprintf(p, "%s#%lu", key ? key->cert->sha256_hex : "-", idp->serial);
+    for (int i = 0; i < idp->certs->nelts; i++) {
+        const ib_cert *c = APR_ARRAY_IDX(idp->certs, i, const ib_cert *);
         if (ib_cert_valid_at(c, now)) {
             g = apr_pstrcat(p, g, ",", c->sha256_hex, NULL);
         }
@@ -70,36 +70,38 @@ static const char *generation(apr_pool_t *p, const ib_app *app, apr_time_t now,
     return g;
 }
 
-/* Synthetic IdP metadata from the pinned settings: lasso learns the IdP's
- * endpoints and keys from metadata. Only certificates valid now go in, so an
- * expired certificate can never verify anything (RESP-3). */
-static const char *idp_metadata(apr_pool_t *p, const ib_app *app, apr_time_t now,
+/* Synthetic IdP metadata from the IdP view (pinned settings, or the checked
+ * metadata merged with them): lasso learns the IdP's endpoints and keys from
+ * metadata. Only certificates valid now go in, so an expired certificate can
+ * never verify anything (RESP-3). */
+static const char *idp_metadata(apr_pool_t *p, const ib_idp *view, apr_time_t now,
                                 int *valid_certs)
 {
     ib_md_doc d;
-    ib_md_begin(&d, app->idp_entity_id);
+    ib_md_begin(&d, view->entity_id);
     xmlNodePtr idp = ib_md_role(&d, "IDPSSODescriptor");
     xmlNewProp(idp, IB_X("protocolSupportEnumeration"), IB_X(IB_PROTOCOL_SAML2));
     *valid_certs = 0;
-    for (int i = 0; i < app->idp_certs->nelts; i++) {
-        const ib_cert *c = APR_ARRAY_IDX(app->idp_certs, i, const ib_cert *);
+    for (int i = 0; i < view->certs->nelts; i++) {
+        const ib_cert *c = APR_ARRAY_IDX(view->certs, i, const ib_cert *);
         if (ib_cert_valid_at(c, now)) {
             (*valid_certs)++;
             ib_md_add_key(&d, idp, "signing", c);
         }
     }
     const char *bindings[] = {IB_SAML_BINDING_POST, IB_SAML_BINDING_REDIRECT};
-    for (int b = 0; b < 2 && app->idp_slo_url; b++) {
-        ib_md_add_endpoint(&d, idp, "SingleLogoutService", bindings[b], app->idp_slo_url, 0);
+    for (int b = 0; b < 2 && view->slo_url; b++) {
+        ib_md_add_endpoint(&d, idp, "SingleLogoutService", bindings[b], view->slo_url, 0);
     }
     for (int b = 0; b < 2; b++) {
-        ib_md_add_endpoint(&d, idp, "SingleSignOnService", bindings[b], app->idp_sso_url, 0);
+        ib_md_add_endpoint(&d, idp, "SingleSignOnService", bindings[b], view->sso_url, 0);
     }
     return ib_md_finish(p, &d, 0, NULL);
 }
 
-static const char *build_server(apr_pool_t *p, const ib_app *app, apr_time_t now,
-                                const ib_sp_key *key, const char *gen, LassoServer **out)
+static const char *build_server(apr_pool_t *p, const ib_app *app, const ib_idp *view,
+                                apr_time_t now, const ib_sp_key *key, const char *gen,
+                                LassoServer **out)
 {
     const char *sp_md;
     apr_size_t len;
@@ -120,7 +122,11 @@ static const char *build_server(apr_pool_t *p, const ib_app *app, apr_time_t now
         lasso_server_set_encryption_private_key(server, ib_pem_of_key(p, dk->pkey));
     }
     int valid = 0;
-    const char *idp_md = idp_metadata(p, app, now, &valid);
+    if (view->entity_id == NULL || view->sso_url == NULL) {
+        lasso_server_destroy(server);
+        return "the app has no IdP connection (entity ID and SSO URL) yet";
+    }
+    const char *idp_md = idp_metadata(p, view, now, &valid);
     if (lasso_server_add_provider_from_buffer(server, LASSO_PROVIDER_ROLE_IDP, idp_md,
                                               NULL, NULL) != 0) {
         lasso_server_destroy(server);
@@ -136,7 +142,8 @@ static const char *build_server(apr_pool_t *p, const ib_app *app, apr_time_t now
 static const char *sp_take(apr_pool_t *p, ib_saml_sp *sp, apr_time_t now,
                            const ib_sp_key *key, LassoServer **out)
 {
-    const char *gen = generation(p, sp->app, now, key);
+    const ib_idp *view = ib_app_idp(sp->app);
+    const char *gen = generation(p, view, now, key);
     LassoServer *found = NULL;
     apr_thread_mutex_lock(sp->lock);
     while (found == NULL && sp->idle->nelts > 0) {
@@ -153,7 +160,7 @@ static const char *sp_take(apr_pool_t *p, ib_saml_sp *sp, apr_time_t now,
         *out = found;
         return NULL;
     }
-    return build_server(p, sp->app, now, key, gen, out);
+    return build_server(p, sp->app, view, now, key, gen, out);
 }
 
 static void sp_put(ib_saml_sp *sp, LassoServer *server)
@@ -222,7 +229,7 @@ const char *ib_saml_authn_request(apr_pool_t *p, ib_saml_sp *sp, apr_time_t now,
     LassoProfile *profile = LASSO_PROFILE(login);
     LassoHttpMethod method = t->sso_binding == IB_BINDING_REDIRECT
                              ? LASSO_HTTP_METHOD_REDIRECT : LASSO_HTTP_METHOD_POST;
-    int rc = lasso_login_init_authn_request(login, app->idp_entity_id, method);
+    int rc = lasso_login_init_authn_request(login, ib_app_idp(app)->entity_id, method);
     if (rc == 0) {
         LassoSamlp2AuthnRequest *req = LASSO_SAMLP2_AUTHN_REQUEST(profile->request);
         set_request_options(req, t, acs_url);
@@ -256,8 +263,9 @@ const char *ib_saml_sp_take(apr_pool_t *p, ib_saml_sp *sp, apr_time_t now,
                             LassoServer **out, int *valid_idp_certs)
 {
     *valid_idp_certs = 0;
-    for (int i = 0; i < sp->app->idp_certs->nelts; i++) {
-        if (ib_cert_valid_at(APR_ARRAY_IDX(sp->app->idp_certs, i, const ib_cert *), now)) {
+    const apr_array_header_t *certs = ib_app_idp(sp->app)->certs;
+    for (int i = 0; i < certs->nelts; i++) {
+        if (ib_cert_valid_at(APR_ARRAY_IDX(certs, i, const ib_cert *), now)) {
             (*valid_idp_certs)++;
         }
     }

@@ -77,14 +77,15 @@ const char *ib_saml_logout_request(apr_pool_t *p, ib_saml_sp *sp, apr_time_t now
     }
     LassoLogout *logout = lasso_logout_new(server);
     LassoProfile *profile = LASSO_PROFILE(logout);
-    profile->session = session_for(app->idp_entity_id, s->name_id, s->name_id_format,
+    profile->session = session_for(ib_app_idp(app)->entity_id, s->name_id, s->name_id_format,
                                    s->name_qualifier, s->sp_name_qualifier, s->session_index);
     LassoHttpMethod method = t->slo_binding == IB_SLO_POST ? LASSO_HTTP_METHOD_POST
                                                            : LASSO_HTTP_METHOD_REDIRECT;
-    int rc = lasso_logout_init_request(logout, (char *)app->idp_entity_id, method);
+    /* Before init_request: lasso decides there whether the request is signed. */
+    lasso_profile_set_signature_hint(profile, sign ? LASSO_PROFILE_SIGNATURE_HINT_FORCE
+                                                   : LASSO_PROFILE_SIGNATURE_HINT_FORBID);
+    int rc = lasso_logout_init_request(logout, (char *)ib_app_idp(app)->entity_id, method);
     if (rc == 0) {
-        lasso_profile_set_signature_hint(profile, sign ? LASSO_PROFILE_SIGNATURE_HINT_FORCE
-                                                       : LASSO_PROFILE_SIGNATURE_HINT_FORBID);
         g_free(profile->msg_relayState);
         profile->msg_relayState = gdup(relay_state);
         rc = lasso_logout_build_request_msg(logout);
@@ -103,8 +104,44 @@ const char *ib_saml_logout_request(apr_pool_t *p, ib_saml_sp *sp, apr_time_t now
 static int status_failure(int rc)
 {
     return rc == LASSO_PROFILE_ERROR_STATUS_NOT_SUCCESS
+           || rc == LASSO_PROFILE_ERROR_REQUEST_DENIED   /* lasso 2.8: Responder/RequestDenied */
            || rc == LASSO_LOGOUT_ERROR_REQUEST_DENIED
            || rc == LASSO_LOGOUT_ERROR_UNKNOWN_PRINCIPAL;
+}
+
+/* lasso's MAYBE verify hint refuses a missing signature just as FORCE does, so
+ * with IdBrokerRequireSignedLogout Off lasso is told to IGNORE and we judge:
+ * an unsigned message passes, a signature that is there must verify. */
+static LassoProfileSignatureVerifyHint verify_hint(int require_signed)
+{
+    return require_signed ? LASSO_PROFILE_SIGNATURE_VERIFY_HINT_FORCE
+                          : LASSO_PROFILE_SIGNATURE_VERIFY_HINT_IGNORE;
+}
+
+static int query_has(const char *query, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *q = query; q != NULL; q = strchr(q, '&')) {
+        q += *q == '&';
+        if (strncmp(q, name, n) == 0 && q[n] == '=') {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int signature_refused(const char *message, int require_signed, int signature_status)
+{
+    if (signature_status == 0) {
+        return 0;
+    }
+    if (require_signed) {
+        return 1;
+    }
+    int is_unsigned = ib_saml_message_is_query(message)
+                      ? !query_has(message, "Signature") && !query_has(message, "SigAlg")
+                      : signature_status == LASSO_DS_ERROR_SIGNATURE_NOT_FOUND;
+    return !is_unsigned;
 }
 
 ib_slo_verdict ib_saml_logout_response(apr_pool_t *p, ib_saml_sp *sp, apr_time_t now,
@@ -122,15 +159,14 @@ ib_slo_verdict ib_saml_logout_response(apr_pool_t *p, ib_saml_sp *sp, apr_time_t
     LassoLogout *logout = lasso_logout_new(server);
     LassoProfile *profile = LASSO_PROFILE(logout);
     profile->session = lasso_session_new();
-    lasso_profile_set_signature_verify_hint(profile, require_signed
-                                            ? LASSO_PROFILE_SIGNATURE_VERIFY_HINT_FORCE
-                                            : LASSO_PROFILE_SIGNATURE_VERIFY_HINT_MAYBE);
+    lasso_profile_set_signature_verify_hint(profile, verify_hint(require_signed));
     int rc = lasso_logout_process_response_msg(logout, (gchar *)message);
     ib_slo_verdict v = IB_SLO_OK;
     if (rc != 0 && !status_failure(rc)) {
         *reason = apr_psprintf(p, "LogoutResponse refused by lasso: %s", lasso_strerror(rc));
         v = IB_SLO_INVALID;
-    } else if (require_signed && lasso_profile_get_signature_status(profile) != 0) {
+    } else if (signature_refused(message, require_signed,
+                                 lasso_profile_get_signature_status(profile))) {
         *reason = "the LogoutResponse is not signed, or its signature does not verify";
         v = IB_SLO_INVALID;
     } else if (!LASSO_IS_SAMLP2_STATUS_RESPONSE(profile->response)) {
@@ -164,16 +200,15 @@ const char *ib_saml_idp_logout(apr_pool_t *p, ib_saml_sp *sp, apr_time_t now,
     }
     LassoLogout *logout = lasso_logout_new(server);
     LassoProfile *profile = LASSO_PROFILE(logout);
-    lasso_profile_set_signature_verify_hint(profile, require_signed
-                                            ? LASSO_PROFILE_SIGNATURE_VERIFY_HINT_FORCE
-                                            : LASSO_PROFILE_SIGNATURE_VERIFY_HINT_MAYBE);
+    lasso_profile_set_signature_verify_hint(profile, verify_hint(require_signed));
     int rc = lasso_logout_process_request_msg(logout, (gchar *)message);
     LassoSamlp2LogoutRequest *req = rc == 0 && LASSO_IS_SAMLP2_LOGOUT_REQUEST(profile->request)
                                     ? LASSO_SAMLP2_LOGOUT_REQUEST(profile->request) : NULL;
     if (rc != 0 || req == NULL) {
         err = apr_psprintf(p, "LogoutRequest refused: %s", rc ? lasso_strerror(rc)
                                                              : "unreadable request");
-    } else if (require_signed && lasso_profile_get_signature_status(profile) != 0) {
+    } else if (signature_refused(message, require_signed,
+                                 lasso_profile_get_signature_status(profile))) {
         err = "the LogoutRequest is not signed, or its signature does not verify";
     } else if (req->NameID == NULL || req->NameID->content == NULL) {
         err = "the LogoutRequest carries no NameID";
@@ -182,20 +217,24 @@ const char *ib_saml_idp_logout(apr_pool_t *p, ib_saml_sp *sp, apr_time_t now,
         ib_session who;
         memset(&who, 0, sizeof(who));
         who.tenant = app->tenant->name;
-        who.idp = app->idp_entity_id;
+        who.idp = ib_app_idp(app)->entity_id;
         who.name_id = req->NameID->content;
         who.name_id_format = req->NameID->Format;
         who.name_qualifier = req->NameID->NameQualifier;
         who.sp_name_qualifier = req->NameID->SPNameQualifier;
         who.session_index = req->SessionIndex;
         if (end(baton, &who) > 0) {
-            /* lasso answers Success only when a session matches the request. */
-            profile->session = session_for(app->idp_entity_id, who.name_id,
+            /* lasso answers Success only when a session matches the request; it
+             * wants a SessionIndex in that session even when the IdP sent none
+             * (then it compares none: every session of the user ends). */
+            profile->session = session_for(ib_app_idp(app)->entity_id, who.name_id,
                                            who.name_id_format, who.name_qualifier,
-                                           who.sp_name_qualifier, who.session_index);
+                                           who.sp_name_qualifier,
+                                           who.session_index ? who.session_index : "*");
         }
-        lasso_logout_validate_request(logout); /* sets Success or Responder */
+        /* Before validate_request: it builds the response and its signature setup. */
         lasso_profile_set_signature_hint(profile, LASSO_PROFILE_SIGNATURE_HINT_FORCE);
+        lasso_logout_validate_request(logout); /* sets Success or Responder */
         rc = lasso_logout_build_response_msg(logout);
         if (rc == 0) {
             out->id = "";

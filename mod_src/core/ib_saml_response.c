@@ -20,15 +20,13 @@
 #include "ib_clock.h"
 #include "ib_codec.h"
 #include "ib_saml.h"
+#include "ib_xml.h"
 
 const char *ib_saml_sp_take(apr_pool_t *p, ib_saml_sp *sp, apr_time_t now,
                             LassoServer **out, int *valid_idp_certs);
 void ib_saml_sp_put(ib_saml_sp *sp, LassoServer *server);
 const ib_app *ib_saml_sp_app(const ib_saml_sp *sp);
 
-#define NS_SAMLP "urn:oasis:names:tc:SAML:2.0:protocol"
-#define NS_SAML "urn:oasis:names:tc:SAML:2.0:assertion"
-#define NS_DS "http://www.w3.org/2000/09/xmldsig#"
 #define NS_XENC "http://www.w3.org/2001/04/xmlenc#"
 #define STATUS_SUCCESS "urn:oasis:names:tc:SAML:2.0:status:Success"
 #define STATUS_AUTHN_FAILED "urn:oasis:names:tc:SAML:2.0:status:AuthnFailed"
@@ -47,64 +45,6 @@ struct ib_saml_parsed {
     int assertion_signed;
     int used_sha1;
 };
-
-/* ---- small DOM helpers --------------------------------------------------- */
-
-static int is_el(const xmlNode *n, const char *ns, const char *name)
-{
-    return n && n->type == XML_ELEMENT_NODE && n->ns && n->ns->href
-           && strcmp((const char *)n->ns->href, ns) == 0
-           && strcmp((const char *)n->name, name) == 0;
-}
-
-static xmlNodePtr child(const xmlNode *parent, const char *ns, const char *name)
-{
-    for (xmlNodePtr c = parent ? parent->children : NULL; c; c = c->next) {
-        if (is_el(c, ns, name)) {
-            return c;
-        }
-    }
-    return NULL;
-}
-
-static const char *attr(apr_pool_t *p, const xmlNode *n, const char *name)
-{
-    xmlChar *v = n ? xmlGetNoNsProp(n, (const xmlChar *)name) : NULL;
-    if (v == NULL) {
-        return NULL;
-    }
-    const char *s = apr_pstrdup(p, (const char *)v);
-    xmlFree(v);
-    return s;
-}
-
-/* All text below n, comments skipped: a NameID split by a comment reads as
- * its full value, never as the part before the comment. */
-static const char *text(apr_pool_t *p, const xmlNode *n)
-{
-    xmlChar *v = n ? xmlNodeGetContent(n) : NULL;
-    if (v == NULL) {
-        return NULL;
-    }
-    const char *s = apr_pstrdup(p, (const char *)v);
-    xmlFree(v);
-    return s;
-}
-
-static const char *trimmed(apr_pool_t *p, const char *s)
-{
-    if (s == NULL) {
-        return NULL;
-    }
-    while (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t') {
-        s++;
-    }
-    apr_size_t n = strlen(s);
-    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == '\t')) {
-        n--;
-    }
-    return apr_pstrndup(p, s, n);
-}
 
 static apr_status_t free_doc(void *d)
 {
@@ -137,13 +77,13 @@ static void walk(walk_state *w, xmlNodePtr n, int depth)
             w->error = "the document is nested too deeply or too large";
             return;
         }
-        if (is_el(n, NS_SAML, "Assertion") || is_el(n, NS_SAML, "EncryptedAssertion")) {
+        if (ib_xml_is_el(n, NS_SAML, "Assertion") || ib_xml_is_el(n, NS_SAML, "EncryptedAssertion")) {
             w->assertions++;
         }
-        if (is_el(n, NS_DS, "Signature")) {
+        if (ib_xml_is_el(n, NS_DS, "Signature")) {
             w->signatures++;
         }
-        const char *id = attr(w->p, n, "ID");
+        const char *id = ib_xml_attr(w->p, n, "ID");
         if (id != NULL) {
             if (apr_hash_get(w->ids, id, APR_HASH_KEY_STRING) != NULL) {
                 w->error = apr_psprintf(w->p, "the ID '%s' occurs twice", id);
@@ -155,86 +95,10 @@ static void walk(walk_state *w, xmlNodePtr n, int depth)
     }
 }
 
-static int algorithm_allowed(const char *alg, const char *const *list)
-{
-    for (; alg && *list; list++) {
-        if (strcmp(alg, *list) == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-static const char *const C14N_ALGS[] = {
-    "http://www.w3.org/2001/10/xml-exc-c14n#", NULL};
-static const char *const TRANSFORM_ALGS[] = {
-    "http://www.w3.org/2000/09/xmldsig#enveloped-signature",
-    "http://www.w3.org/2001/10/xml-exc-c14n#", NULL};
-static const char *const SIG_ALGS[] = {
-    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
-    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384",
-    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512", NULL};
-static const char *const DIGEST_ALGS[] = {
-    "http://www.w3.org/2001/04/xmlenc#sha256",
-    "http://www.w3.org/2001/04/xmldsig-more#sha384",
-    "http://www.w3.org/2001/04/xmlenc#sha512", NULL};
-#define SIG_RSA_SHA1 "http://www.w3.org/2000/09/xmldsig#rsa-sha1"
-#define DIGEST_SHA1 "http://www.w3.org/2000/09/xmldsig#sha1"
-
-/* One signature: placed on its parent, one Reference to the parent's ID,
- * algorithms from the allowlist (RESP-9, SEC-7). */
-static const char *check_signature(apr_pool_t *p, xmlNodePtr sig, int allow_sha1,
-                                   int *used_sha1)
-{
-    xmlNodePtr parent = sig->parent;
-    xmlNodePtr si = child(sig, NS_DS, "SignedInfo");
-    const char *parent_id = attr(p, parent, "ID");
-    if (si == NULL || parent_id == NULL) {
-        return "a signature without SignedInfo, or on an element without an ID";
-    }
-    const char *c14n = attr(p, child(si, NS_DS, "CanonicalizationMethod"), "Algorithm");
-    const char *method = attr(p, child(si, NS_DS, "SignatureMethod"), "Algorithm");
-    if (!algorithm_allowed(c14n, C14N_ALGS)) {
-        return apr_psprintf(p, "canonicalization '%s' is not allowed", c14n ? c14n : "");
-    }
-    int references = 0;
-    for (xmlNodePtr r = si->children; r; r = r->next) {
-        if (!is_el(r, NS_DS, "Reference")) {
-            continue;
-        }
-        references++;
-        const char *uri = attr(p, r, "URI");
-        if (uri == NULL || uri[0] != '#' || strcmp(uri + 1, parent_id) != 0) {
-            return "a signature references another element than the one it sits in";
-        }
-        for (xmlNodePtr t = child(child(r, NS_DS, "Transforms"), NS_DS, "Transform"); t; t = t->next) {
-            if (t->type == XML_ELEMENT_NODE
-                && !algorithm_allowed(attr(p, t, "Algorithm"), TRANSFORM_ALGS)) {
-                return apr_psprintf(p, "transform '%s' is not allowed", attr(p, t, "Algorithm"));
-            }
-        }
-        const char *digest = attr(p, child(r, NS_DS, "DigestMethod"), "Algorithm");
-        if (digest && strcmp(digest, DIGEST_SHA1) == 0 && allow_sha1) {
-            *used_sha1 = 1;
-        } else if (!algorithm_allowed(digest, DIGEST_ALGS)) {
-            return apr_psprintf(p, "digest '%s' is not allowed", digest ? digest : "");
-        }
-    }
-    if (references != 1) {
-        return "a signature must have exactly one Reference";
-    }
-    if (method && strcmp(method, SIG_RSA_SHA1) == 0 && allow_sha1) {
-        *used_sha1 = 1;
-    } else if (!algorithm_allowed(method, SIG_ALGS)) {
-        return apr_psprintf(p, "signature method '%s' is not allowed", method ? method : "");
-    }
-    return NULL;
-}
-
 static const char *check_shape(apr_pool_t *p, ib_saml_parsed *r, int allow_sha1)
 {
     xmlNodePtr root = xmlDocGetRootElement(r->doc);
-    if (!is_el(root, NS_SAMLP, "Response")) {
+    if (!ib_xml_is_el(root, NS_SAMLP, "Response")) {
         return "the message is not a SAML 2.0 Response";
     }
     walk_state w = {p, apr_hash_make(p), 0, 0, 0, NULL};
@@ -249,8 +113,8 @@ static const char *check_shape(apr_pool_t *p, ib_saml_parsed *r, int allow_sha1)
     if (w.assertions > 1) {
         return "the Response holds more than one Assertion";
     }
-    r->assertion = child(root, NS_SAML, "Assertion");
-    if (r->assertion == NULL && child(root, NS_SAML, "EncryptedAssertion") == NULL) {
+    r->assertion = ib_xml_child(root, NS_SAML, "Assertion");
+    if (r->assertion == NULL && ib_xml_child(root, NS_SAML, "EncryptedAssertion") == NULL) {
         return "the Assertion is not a direct child of the Response";
     }
     int sigs_seen = 0;
@@ -258,9 +122,9 @@ static const char *check_shape(apr_pool_t *p, ib_saml_parsed *r, int allow_sha1)
     for (int i = 0; i < 2; i++) {
         int here = 0;
         for (xmlNodePtr c = holders[i] ? holders[i]->children : NULL; c; c = c->next) {
-            if (is_el(c, NS_DS, "Signature")) {
+            if (ib_xml_is_el(c, NS_DS, "Signature")) {
                 here++;
-                const char *err = check_signature(p, c, allow_sha1, &r->used_sha1);
+                const char *err = ib_dsig_check_shape(p, c, allow_sha1, &r->used_sha1);
                 if (err != NULL) {
                     return err;
                 }
@@ -336,7 +200,7 @@ ib_saml_verdict ib_saml_parse_response(apr_pool_t *p, const char *saml_response,
         *reason = err;
         return IB_SAML_MALFORMED;
     }
-    const char *irt = attr(p, r->response, "InResponseTo");
+    const char *irt = ib_xml_attr(p, r->response, "InResponseTo");
     *in_response_to = irt ? irt : "";
     *out = r;
     return IB_SAML_OK;
@@ -376,8 +240,8 @@ static int decrypt_with(apr_pool_t *p, xmlNodePtr data, const ib_sp_key *k)
  * the Assertion as any other; then checks the shape again. */
 static const char *decrypt_assertion(apr_pool_t *p, ib_saml_parsed *r, const ib_app *app)
 {
-    xmlNodePtr enc = child(r->response, NS_SAML, "EncryptedAssertion");
-    xmlNodePtr data = child(enc, NS_XENC, "EncryptedData");
+    xmlNodePtr enc = ib_xml_child(r->response, NS_SAML, "EncryptedAssertion");
+    xmlNodePtr data = ib_xml_child(enc, NS_XENC, "EncryptedData");
     if (data == NULL) {
         return "the EncryptedAssertion has no EncryptedData";
     }
@@ -385,7 +249,7 @@ static const char *decrypt_assertion(apr_pool_t *p, ib_saml_parsed *r, const ib_
     for (int i = 0; i < app->decrypt_keys->nelts && !done; i++) {
         done = decrypt_with(p, data, APR_ARRAY_IDX(app->decrypt_keys, i, const ib_sp_key *)) == 0;
     }
-    xmlNodePtr assertion = done ? child(enc, NS_SAML, "Assertion") : NULL;
+    xmlNodePtr assertion = done ? ib_xml_child(enc, NS_SAML, "Assertion") : NULL;
     if (assertion == NULL) {
         return "the EncryptedAssertion could not be decrypted with the SP decryption key(s)";
     }
@@ -399,8 +263,8 @@ static const char *decrypt_assertion(apr_pool_t *p, ib_saml_parsed *r, const ib_
 
 static ib_saml_verdict check_status(apr_pool_t *p, ib_saml_parsed *r, const char **reason)
 {
-    xmlNodePtr code = child(child(r->response, NS_SAMLP, "Status"), NS_SAMLP, "StatusCode");
-    const char *value = attr(p, code, "Value");
+    xmlNodePtr code = ib_xml_child(ib_xml_child(r->response, NS_SAMLP, "Status"), NS_SAMLP, "StatusCode");
+    const char *value = ib_xml_attr(p, code, "Value");
     if (value == NULL) {
         *reason = "the Response has no StatusCode";
         return IB_SAML_REJECTED;
@@ -408,7 +272,7 @@ static ib_saml_verdict check_status(apr_pool_t *p, ib_saml_parsed *r, const char
     if (strcmp(value, STATUS_SUCCESS) == 0) {
         return IB_SAML_OK;
     }
-    const char *second = attr(p, child(code, NS_SAMLP, "StatusCode"), "Value");
+    const char *second = ib_xml_attr(p, ib_xml_child(code, NS_SAMLP, "StatusCode"), "Value");
     *reason = apr_psprintf(p, "the IdP answered %s%s%s", value, second ? " / " : "",
                            second ? second : "");
     if (second && (strcmp(second, STATUS_AUTHN_FAILED) == 0
@@ -470,7 +334,7 @@ static const char *verify_signatures(apr_pool_t *p, ib_saml_sp *sp, ib_saml_pars
 static const char *time_attr(apr_pool_t *p, const xmlNode *n, const char *name,
                              apr_time_t *out, int *present)
 {
-    const char *v = attr(p, n, name);
+    const char *v = ib_xml_attr(p, n, name);
     *present = v != NULL;
     if (v != NULL && ib_time_parse_xsd(v, out) != APR_SUCCESS) {
         return apr_psprintf(p, "%s '%s' is not a UTC dateTime", name, v);
@@ -481,11 +345,11 @@ static const char *time_attr(apr_pool_t *p, const xmlNode *n, const char *name,
 static const char *check_issuer(apr_pool_t *p, const xmlNode *holder, int required,
                                 const char *expected)
 {
-    xmlNodePtr issuer = child(holder, NS_SAML, "Issuer");
+    xmlNodePtr issuer = ib_xml_child(holder, NS_SAML, "Issuer");
     if (issuer == NULL) {
         return required ? "the Assertion has no Issuer" : NULL;
     }
-    const char *v = trimmed(p, text(p, issuer));
+    const char *v = ib_xml_trimmed(p, ib_xml_text(p, issuer));
     if (strcmp(v, expected) != 0) {
         const char *hint = "";
         if (strncmp(v, "http:", 5) == 0 && strncmp(expected, "https:", 6) == 0
@@ -504,25 +368,25 @@ static const char *check_subject(apr_pool_t *p, xmlNodePtr subject,
     if (subject == NULL) {
         return "the Assertion has no Subject";
     }
-    if (child(subject, NS_SAML, "EncryptedID") != NULL) {
+    if (ib_xml_child(subject, NS_SAML, "EncryptedID") != NULL) {
         return "encrypted NameID received but no decryption key configured";
     }
-    xmlNodePtr nid = child(subject, NS_SAML, "NameID");
+    xmlNodePtr nid = ib_xml_child(subject, NS_SAML, "NameID");
     if (nid != NULL) {
-        out->name_id = trimmed(p, text(p, nid));
-        out->name_id_format = attr(p, nid, "Format");
-        out->name_qualifier = attr(p, nid, "NameQualifier");
-        out->sp_name_qualifier = attr(p, nid, "SPNameQualifier");
+        out->name_id = ib_xml_trimmed(p, ib_xml_text(p, nid));
+        out->name_id_format = ib_xml_attr(p, nid, "Format");
+        out->name_qualifier = ib_xml_attr(p, nid, "NameQualifier");
+        out->sp_name_qualifier = ib_xml_attr(p, nid, "SPNameQualifier");
     }
     const char *why = "the Subject has no bearer SubjectConfirmation";
     for (xmlNodePtr sc = subject->children; sc; sc = sc->next) {
-        const char *method = attr(p, sc, "Method");
-        if (!is_el(sc, NS_SAML, "SubjectConfirmation") || !method || strcmp(method, CM_BEARER)) {
+        const char *method = ib_xml_attr(p, sc, "Method");
+        if (!ib_xml_is_el(sc, NS_SAML, "SubjectConfirmation") || !method || strcmp(method, CM_BEARER)) {
             continue;
         }
-        xmlNodePtr d = child(sc, NS_SAML, "SubjectConfirmationData");
-        const char *recipient = attr(p, d, "Recipient");
-        const char *irt = attr(p, d, "InResponseTo");
+        xmlNodePtr d = ib_xml_child(sc, NS_SAML, "SubjectConfirmationData");
+        const char *recipient = ib_xml_attr(p, d, "Recipient");
+        const char *irt = ib_xml_attr(p, d, "InResponseTo");
         apr_time_t until = 0;
         int has_until = 0;
         const char *err = time_attr(p, d, "NotOnOrAfter", &until, &has_until);
@@ -570,13 +434,13 @@ static const char *check_conditions(apr_pool_t *p, xmlNodePtr cond, const ib_sam
     }
     int restrictions = 0;
     for (xmlNodePtr ar = cond->children; ar; ar = ar->next) {
-        if (!is_el(ar, NS_SAML, "AudienceRestriction")) {
+        if (!ib_xml_is_el(ar, NS_SAML, "AudienceRestriction")) {
             continue;
         }
         restrictions++;
         int ours = 0;
         for (xmlNodePtr a = ar->children; a; a = a->next) {
-            if (is_el(a, NS_SAML, "Audience") && strcmp(trimmed(p, text(p, a)), audience) == 0) {
+            if (ib_xml_is_el(a, NS_SAML, "Audience") && strcmp(ib_xml_trimmed(p, ib_xml_text(p, a)), audience) == 0) {
                 ours = 1;
             }
         }
@@ -590,13 +454,13 @@ static const char *check_conditions(apr_pool_t *p, xmlNodePtr cond, const ib_sam
 static const char *check_authn(apr_pool_t *p, xmlNodePtr assertion, const ib_tenant *t,
                                ib_saml_assertion *out)
 {
-    xmlNodePtr st = child(assertion, NS_SAML, "AuthnStatement");
+    xmlNodePtr st = ib_xml_child(assertion, NS_SAML, "AuthnStatement");
     if (st == NULL) {
         /* Web SSO profile 4.1.4.2: a sign-in assertion states the sign-in. */
         return "the Assertion has no AuthnStatement";
     }
-    out->session_index = attr(p, st, "SessionIndex");
-    out->authn_class = trimmed(p, text(p, child(child(st, NS_SAML, "AuthnContext"),
+    out->session_index = ib_xml_attr(p, st, "SessionIndex");
+    out->authn_class = ib_xml_trimmed(p, ib_xml_text(p, ib_xml_child(ib_xml_child(st, NS_SAML, "AuthnContext"),
                                                  NS_SAML, "AuthnContextClassRef")));
     if (t->authn_comparison == IB_AUTHN_EXACT
         && strcmp(t->authn_class, IB_AUTHN_CLASS_UNSPECIFIED) != 0
@@ -611,22 +475,22 @@ static const char *read_attributes(apr_pool_t *p, xmlNodePtr assertion, ib_saml_
 {
     out->attributes = apr_array_make(p, 12, sizeof(ib_raw_attr));
     for (xmlNodePtr st = assertion->children; st; st = st->next) {
-        if (!is_el(st, NS_SAML, "AttributeStatement")) {
+        if (!ib_xml_is_el(st, NS_SAML, "AttributeStatement")) {
             continue;
         }
         for (xmlNodePtr a = st->children; a; a = a->next) {
-            if (is_el(a, NS_SAML, "EncryptedAttribute")) {
+            if (ib_xml_is_el(a, NS_SAML, "EncryptedAttribute")) {
                 return "encrypted attribute received but no decryption key configured";
             }
-            if (!is_el(a, NS_SAML, "Attribute") || attr(p, a, "Name") == NULL) {
+            if (!ib_xml_is_el(a, NS_SAML, "Attribute") || ib_xml_attr(p, a, "Name") == NULL) {
                 continue;
             }
             ib_raw_attr *ra = apr_array_push(out->attributes);
-            ra->name = attr(p, a, "Name");
+            ra->name = ib_xml_attr(p, a, "Name");
             ra->values = apr_array_make(p, 1, sizeof(const char *));
             for (xmlNodePtr v = a->children; v; v = v->next) {
-                if (is_el(v, NS_SAML, "AttributeValue")) {
-                    APR_ARRAY_PUSH(ra->values, const char *) = trimmed(p, text(p, v));
+                if (ib_xml_is_el(v, NS_SAML, "AttributeValue")) {
+                    APR_ARRAY_PUSH(ra->values, const char *) = ib_xml_trimmed(p, ib_xml_text(p, v));
                 }
             }
         }
@@ -647,7 +511,7 @@ ib_saml_verdict ib_saml_validate_response(apr_pool_t *p, ib_saml_sp *sp,
         return v;
     }
     int encrypted = r->assertion == NULL
-                    && child(r->response, NS_SAML, "EncryptedAssertion") != NULL;
+                    && ib_xml_child(r->response, NS_SAML, "EncryptedAssertion") != NULL;
     if (encrypted && app->decrypt_keys->nelts > 0) {
         const char *derr = decrypt_assertion(p, r, app);
         if (derr != NULL) {
@@ -656,14 +520,14 @@ ib_saml_verdict ib_saml_validate_response(apr_pool_t *p, ib_saml_sp *sp,
         }
     }
     if (r->assertion == NULL) {
-        *reason = child(r->response, NS_SAML, "EncryptedAssertion")
+        *reason = ib_xml_child(r->response, NS_SAML, "EncryptedAssertion")
                   ? "encrypted assertion received but no decryption key configured"
                   : "the Response carries no Assertion";
-        return child(r->response, NS_SAML, "EncryptedAssertion")
+        return ib_xml_child(r->response, NS_SAML, "EncryptedAssertion")
                ? IB_SAML_ENCRYPTED_NO_KEY : IB_SAML_REJECTED;
     }
-    const char *irt = attr(p, r->response, "InResponseTo");
-    const char *dest = attr(p, r->response, "Destination");
+    const char *irt = ib_xml_attr(p, r->response, "InResponseTo");
+    const char *dest = ib_xml_attr(p, r->response, "Destination");
     const char *err = NULL;
     if (irt == NULL || strcmp(irt, e->request_id) != 0) {
         err = "the Response InResponseTo does not match the pending request";
@@ -677,21 +541,21 @@ ib_saml_verdict ib_saml_validate_response(apr_pool_t *p, ib_saml_sp *sp,
         err = check_signature_policy(r, app->tenant->response_signing);
     }
     if (err == NULL) {
-        err = check_issuer(p, r->response, 0, app->idp_entity_id);
+        err = check_issuer(p, r->response, 0, ib_app_idp(app)->entity_id);
     }
     if (err == NULL) {
-        err = check_issuer(p, r->assertion, 1, app->idp_entity_id);
+        err = check_issuer(p, r->assertion, 1, ib_app_idp(app)->entity_id);
     }
     if (err == NULL) {
         err = verify_signatures(p, sp, r, e->now);
     }
     if (err == NULL) {
-        out->assertion_id = attr(p, r->assertion, "ID");
-        err = out->assertion_id ? check_subject(p, child(r->assertion, NS_SAML, "Subject"), e, out)
+        out->assertion_id = ib_xml_attr(p, r->assertion, "ID");
+        err = out->assertion_id ? check_subject(p, ib_xml_child(r->assertion, NS_SAML, "Subject"), e, out)
                                 : "the Assertion has no ID";
     }
     if (err == NULL) {
-        err = check_conditions(p, child(r->assertion, NS_SAML, "Conditions"), e,
+        err = check_conditions(p, ib_xml_child(r->assertion, NS_SAML, "Conditions"), e,
                                app->sp_entity_id, out);
     }
     if (err == NULL) {

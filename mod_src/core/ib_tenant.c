@@ -20,8 +20,8 @@ ib_registry *ib_registry_make(apr_pool_t *p)
 
 int ib_app_has_idp(const ib_app *app)
 {
-    return app->idp_entity_id != NULL && app->idp_sso_url != NULL
-           && app->idp_certs->nelts > 0;
+    const ib_idp *idp = ib_app_idp(app);
+    return idp->entity_id != NULL && idp->sso_url != NULL && idp->certs->nelts > 0;
 }
 
 const apr_array_header_t *ib_registry_apps_on_host(const ib_registry *reg,

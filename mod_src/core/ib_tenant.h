@@ -33,6 +33,22 @@ typedef enum {
 #define IB_APP_CUSTOM_DOMAIN "custom-domain"
 #define IB_AUTHN_CLASS_UNSPECIFIED "urn:oasis:names:tc:SAML:2.0:ac:classes:unspecified"
 
+/* What the SP trusts about an app's IdP at one moment: the pinned settings,
+ * merged with the IdP's metadata when the app has a metadata source. A view
+ * never changes once made; a new metadata copy makes a new view. */
+typedef struct ib_idp {
+    const char *entity_id;
+    const char *sso_url;           /* for the tenant's SSO binding */
+    const char *slo_url;           /* for the tenant's SLO binding; may be NULL */
+    const apr_array_header_t *certs; /* ib_cert*: pinned first, then metadata */
+    unsigned long serial;          /* new per view: pooled LassoServers rebuild */
+    const char *from;              /* "configuration" or the metadata copy's path */
+    apr_time_t loaded_at;          /* when this process made the view */
+    apr_time_t valid_until;        /* metadata validUntil, 0 = none */
+} ib_idp;
+
+typedef struct ib_idp_source ib_idp_source;
+
 typedef struct ib_app {
     ib_tenant *tenant;
     const char *kind;              /* IB_APP_PRIMARY or IB_APP_CUSTOM_DOMAIN */
@@ -54,6 +70,8 @@ typedef struct ib_app {
     const char *idp_sso_url;
     const char *idp_slo_url;       /* optional (SLO-1) */
     apr_array_header_t *idp_certs; /* ib_cert*; any valid one verifies */
+    ib_idp pinned;                 /* the pinned values as a view, at finalize */
+    ib_idp_source *md_source;      /* IdP metadata URL or file; NULL = pinned only */
 } ib_app;
 
 struct ib_tenant {
@@ -96,6 +114,11 @@ typedef struct ib_registry {
 } ib_registry;
 
 ib_registry *ib_registry_make(apr_pool_t *p);
+
+/* The IdP view in force for the app now (see ib_idp_source.h). Callers read
+ * IdP settings only through it; the ib_app idp_* fields are the raw
+ * configuration. */
+const ib_idp *ib_app_idp(const ib_app *app);
 
 /* 1 when the app has an IdP connection configured (IdP entity ID, SSO URL,
  * at least one certificate). Without one the app still serves metadata, so

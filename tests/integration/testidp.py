@@ -32,7 +32,7 @@ import weakref
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, unquote_plus, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, unquote_plus, urlsplit, urlunsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -593,6 +593,109 @@ class TestIdp:
         return form
 
 
+    # ---- single logout (LogoutRequest / LogoutResponse, both bindings)
+    def logout_request(self, *, destination: str | None, name_id: str,
+                       name_id_format: str | None = None, name_qualifier: str | None = None,
+                       sp_name_qualifier: str | None = None,
+                       session_index: str | list[str] | None = None,
+                       issuer: str | None = None, shape: str = "adfs",
+                       request_id: str | None = None, now: dt.datetime | None = None,
+                       not_on_or_after=DEFAULT, reason: str | None = None,
+                       sign: bool = True, sig_alg: str | None = None,
+                       digest_alg: str = "sha256") -> str:
+        """An IdP-initiated LogoutRequest as XML text. sign=True: enveloped
+        XML signature (for the HTTP-POST binding; for HTTP-Redirect build it
+        with sign=False and sign the query, see redirect_query). None omits
+        Destination, Format, the qualifiers, SessionIndex (a list: one
+        element each); not_on_or_after defaults to now+5min (None omits)."""
+        sh = SHAPES[shape]
+        now = now or dt.datetime.now(UTC)
+        rid = request_id or new_id(sh.ids)
+        noa = now + dt.timedelta(minutes=5) if not_on_or_after is DEFAULT else not_on_or_after
+        root = etree.Element(_q(SAMLP, "LogoutRequest"), nsmap={sh.protocol_prefix: SAMLP})
+        for k, v in (("ID", rid), ("Version", "2.0"),
+                     ("IssueInstant", instant(now, sh.fraction_digits)),
+                     ("Destination", destination), ("Consent", sh.consent),
+                     ("NotOnOrAfter", None if noa is None else instant(noa, sh.fraction_digits)),
+                     ("Reason", reason)):
+            if v is not None:
+                root.set(k, v)
+        a_nsmap = {sh.assertion_prefix: SAML}
+        _sub(root, SAML, "Issuer", issuer or self.entity_id, [("Format", sh.issuer_format)],
+             nsmap=a_nsmap)
+        if sign:
+            root.append(_signature_template(rid, sh.ds_prefix, sig_alg or self._default_sig_alg(),
+                                            digest_alg, sh.cert_in_keyinfo, None))
+        _sub(root, SAML, "NameID", name_id,
+             [("Format", name_id_format), ("NameQualifier", name_qualifier),
+              ("SPNameQualifier", sp_name_qualifier)], nsmap=a_nsmap)
+        for si in [session_index] if isinstance(session_index, str) else (session_index or []):
+            _sub(root, SAMLP, "SessionIndex", si)
+        if sign:
+            root = self._xmlsec_sign(etree.tostring(root))
+        return _text(root)
+
+    def logout_response(self, *, destination: str | None, in_response_to: str | None,
+                        status: str = SUCCESS, second_status: str | None = None,
+                        status_message: str | None = None, issuer: str | None = None,
+                        shape: str = "adfs", response_id: str | None = None,
+                        now: dt.datetime | None = None, sign: bool = True,
+                        sig_alg: str | None = None, digest_alg: str = "sha256") -> str:
+        """The IdP's LogoutResponse to the SP's LogoutRequest, as XML text;
+        sign as for logout_request(). None omits Destination/InResponseTo."""
+        sh = SHAPES[shape]
+        now = now or dt.datetime.now(UTC)
+        rid = response_id or new_id(sh.ids)
+        root = etree.Element(_q(SAMLP, "LogoutResponse"), nsmap={sh.protocol_prefix: SAMLP})
+        for k, v in (("ID", rid), ("Version", "2.0"),
+                     ("IssueInstant", instant(now, sh.fraction_digits)),
+                     ("Destination", destination), ("Consent", sh.consent),
+                     ("InResponseTo", in_response_to)):
+            if v is not None:
+                root.set(k, v)
+        _sub(root, SAML, "Issuer", issuer or self.entity_id, [("Format", sh.issuer_format)],
+             nsmap={sh.assertion_prefix: SAML})
+        if sign:
+            root.append(_signature_template(rid, sh.ds_prefix, sig_alg or self._default_sig_alg(),
+                                            digest_alg, sh.cert_in_keyinfo, None))
+        st = _sub(root, SAMLP, "Status")
+        code = _sub(st, SAMLP, "StatusCode", attrs=[("Value", status)])
+        if second_status:
+            _sub(code, SAMLP, "StatusCode", attrs=[("Value", second_status)])
+        if status_message is not None:
+            _sub(st, SAMLP, "StatusMessage", status_message)
+        if sign:
+            root = self._xmlsec_sign(etree.tostring(root))
+        return _text(root)
+
+    def redirect_query(self, field: str, xml: str, relay_state: str | None = None, *,
+                       sign: bool = True, sig_alg: str = "rsa-sha256") -> str:
+        """The query string of the HTTP-Redirect binding: field (SAMLRequest
+        or SAMLResponse) = DEFLATE + Base64 of xml, RelayState, and if sign,
+        SigAlg and Signature over "field=..&RelayState=..&SigAlg=.." as
+        sent (URL-encoded), RSA PKCS#1 v1.5 with the IdP's key."""
+        comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+        data = comp.compress(xml.encode("utf-8")) + comp.flush()
+        parts = [f"{field}={quote(base64.b64encode(data).decode(), safe='')}"]
+        if relay_state is not None:
+            parts.append(f"RelayState={quote(relay_state, safe='')}")
+        if sign:
+            parts.append(f"SigAlg={quote(SIG_ALGS[sig_alg], safe='')}")
+            octets = "&".join(parts).encode()
+            digest = {"rsa-sha1": hashes.SHA1(), "rsa-sha256": hashes.SHA256(),
+                      "rsa-sha512": hashes.SHA512()}[sig_alg]
+            sig = self.key.sign(octets, padding.PKCS1v15(), digest)
+            parts.append(f"Signature={quote(base64.b64encode(sig).decode(), safe='')}")
+        return "&".join(parts)
+
+    @staticmethod
+    def post_form_for(field: str, xml: str, relay_state: str | None) -> dict:
+        """Like post_form, for any field (SAMLRequest or SAMLResponse)."""
+        form = {field: base64.b64encode(xml.encode("utf-8")).decode()}
+        if relay_state is not None:
+            form["RelayState"] = relay_state
+        return form
+
 def _load_cert(cert) -> x509.Certificate:
     if isinstance(cert, x509.Certificate):
         return cert
@@ -918,3 +1021,80 @@ def validate_saml_protocol(xml: str | bytes) -> list[str]:
     if schema.validate(doc):
         return []
     return [f"line {e.line}: {e.message}" for e in schema.error_log]
+
+
+# ------------------------------------------- the SP's logout messages
+STATUS_REQUESTER = "urn:oasis:names:tc:SAML:2.0:status:Requester"
+STATUS_RESPONDER = "urn:oasis:names:tc:SAML:2.0:status:Responder"
+STATUS_PARTIAL_LOGOUT = "urn:oasis:names:tc:SAML:2.0:status:PartialLogout"
+
+
+@dataclass
+class SamlMessage:
+    """A SAML message the SP sent the browser off with (any binding)."""
+    binding: str                 # "redirect" or "post"
+    url: str                     # where to (redirect: without the query)
+    field: str                   # SAMLRequest or SAMLResponse
+    xml: bytes
+    root: etree._Element
+    relay_state: str | None
+    sig_alg: str | None = None           # redirect binding: SigAlg
+    signature: bytes | None = None       # redirect binding: decoded Signature
+    signed_octets: bytes | None = None   # redirect binding: what Signature signs
+
+
+def saml_message(sp_response) -> SamlMessage:
+    """Decode the SP's outgoing SAMLRequest or SAMLResponse: a 3xx whose
+    Location carries it (DEFLATE + Base64, HTTP-Redirect) or an HTML page
+    whose form carries it (Base64, HTTP-POST)."""
+    if sp_response.status_code in (301, 302, 303, 307):
+        loc = sp_response.headers["Location"]
+        parts = urlsplit(loc)
+        raw = {}
+        for piece in parts.query.split("&"):
+            k, _, v = piece.partition("=")
+            raw.setdefault(unquote(k), v)
+        field = next((f for f in ("SAMLRequest", "SAMLResponse") if f in raw), None)
+        if field is None:
+            raise ValueError(f"redirect without SAMLRequest/SAMLResponse: {loc}")
+        xml = zlib.decompress(base64.b64decode(unquote(raw[field])), -15)
+        signed = "&".join(f"{k}={raw[k]}" for k in (field, "RelayState", "SigAlg") if k in raw)
+        return SamlMessage("redirect", urlunsplit(parts._replace(query="", fragment="")), field,
+                           xml, _parse(xml),
+                           unquote_plus(raw["RelayState"]) if "RelayState" in raw else None,
+                           sig_alg=unquote(raw["SigAlg"]) if "SigAlg" in raw else None,
+                           signature=(base64.b64decode(unquote(raw["Signature"]))
+                                      if "Signature" in raw else None),
+                           signed_octets=signed.encode() if "Signature" in raw else None)
+    import lxml.html
+    page = lxml.html.fromstring(sp_response.content)
+    for field in ("SAMLRequest", "SAMLResponse"):
+        inputs = page.xpath(f'//input[@name="{field}"]')
+        if inputs:
+            break
+    else:
+        raise ValueError(f"no SAMLRequest/SAMLResponse in the SP's answer "
+                         f"({sp_response.status_code}): {sp_response.text[:300]!r}")
+    form = next(inputs[0].iterancestors("form"), None)
+    relay = page.xpath('//input[@name="RelayState"]')
+    xml = base64.b64decode(inputs[0].get("value"))
+    return SamlMessage("post", form.get("action") if form is not None else None, field,
+                       xml, _parse(xml), relay[0].get("value") if relay else None)
+
+
+def verify_redirect_signature(msg: SamlMessage, cert) -> bool:
+    """True if msg (HTTP-Redirect) carries an RSA signature by cert's key
+    (object, PEM bytes or path) over its signed octets."""
+    if msg.signature is None or msg.sig_alg is None:
+        return False
+    digest = {SIG_ALGS["rsa-sha1"]: hashes.SHA1(), SIG_ALGS["rsa-sha256"]: hashes.SHA256(),
+              SIG_ALGS["rsa-sha512"]: hashes.SHA512()}.get(msg.sig_alg)
+    if digest is None:
+        return False
+    from cryptography.exceptions import InvalidSignature
+    try:
+        _load_cert(cert).public_key().verify(msg.signature, msg.signed_octets,
+                                             padding.PKCS1v15(), digest)
+        return True
+    except InvalidSignature:
+        return False

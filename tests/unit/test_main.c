@@ -17,6 +17,7 @@ int main(void)
 
     SRunner *sr = srunner_create(clock_suite());
     srunner_add_suite(sr, keys_suite());
+    srunner_add_suite(sr, expiry_suite());
     srunner_add_suite(sr, url_suite());
     srunner_add_suite(sr, conf_suite());
     srunner_add_suite(sr, metadata_suite());

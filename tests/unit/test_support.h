@@ -21,6 +21,7 @@
 /* One Suite per test file. */
 Suite *clock_suite(void);    /* test_clock.c: ib_clock and ib_random */
 Suite *keys_suite(void);     /* test_keys.c */
+Suite *expiry_suite(void);   /* test_expiry.c */
 Suite *url_suite(void);      /* test_url.c */
 Suite *conf_suite(void);     /* test_conf.c */
 Suite *metadata_suite(void); /* test_metadata.c */

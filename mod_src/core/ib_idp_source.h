@@ -1,0 +1,63 @@
+/* An app's IdP metadata source (IDPCERT-7): a local file, or a URL whose
+ * fetched copies are kept in a backing file. Every process loads the copy on
+ * disk into an ib_idp view and swaps it in when the file changes, so one
+ * fetcher (the watchdog) updates all processes by renaming a new file into
+ * place: the next request anywhere sees the new certificates. A copy that
+ * fails any check never replaces the view in force. */
+#ifndef IB_IDP_SOURCE_H
+#define IB_IDP_SOURCE_H
+
+#include <apr_file_info.h>
+#include <apr_pools.h>
+#include <apr_thread_mutex.h>
+
+#include "ib_idp_metadata.h"
+#include "ib_tenant.h"
+
+#define IB_MD_REFRESH_MIN_DEFAULT apr_time_from_sec(600)
+#define IB_MD_REFRESH_MAX_DEFAULT apr_time_from_sec(14400)
+#define IB_MD_TIMEOUT_DEFAULT apr_time_from_sec(20)
+
+struct ib_idp_source {
+    /* configuration */
+    const char *url;              /* IdBrokerIdPMetadataURL; NULL for a file */
+    const char *file;             /* IdBrokerIdPMetadataFile; NULL for a URL */
+    const char *ca_file;          /* IdBrokerIdPMetadataCA; NULL = system CAs */
+    ib_cert *signer;              /* IdBrokerIdPMetadataSigner; NULL = unsigned allowed */
+    apr_interval_time_t min_refresh, max_refresh, timeout;
+    const char *conf_file;        /* where the source was configured, for messages */
+    int conf_line;
+
+    /* set by ib_idp_source_start */
+    const char *path;             /* the copy every process loads */
+    const char *state_path;       /* URL only: the fetcher's state (JSON) */
+
+    /* per process, behind lock */
+    apr_thread_mutex_t *lock;     /* NULL in single-threaded tools */
+    apr_pool_t *pool;             /* views live here until the next restart */
+    const ib_idp *view;
+    apr_finfo_t tried;            /* identity of the last copy looked at */
+    int tried_any;
+    const char *last_error;
+};
+
+/* Prepares the source for requests: for a URL, the backing and state files
+ * under state_dir (named after tenant, app and a hash of the URL); the lock;
+ * the first load. Returns the load error (the app then has no IdP until a
+ * good copy appears), or NULL. */
+const char *ib_idp_source_start(apr_pool_t *pconf, ib_app *app, const char *state_dir,
+                                apr_time_t now);
+
+/* Loads the copy on disk when it differs from the one last looked at. Cheap
+ * when nothing changed (one stat). *changed = 1 when a new view is in force;
+ * a non-NULL return is why the changed copy was refused (once per copy). */
+const char *ib_idp_source_sync(const ib_app *app, apr_time_t now, int *changed);
+
+/* The view made from the pinned settings plus (optionally) metadata. */
+const ib_idp *ib_idp_view_make(apr_pool_t *p, const ib_app *app, const ib_idp_md *md,
+                               const char *from, apr_time_t now);
+
+/* The rules a copy of this app's metadata must meet. */
+ib_idp_md_rules ib_idp_source_rules(const ib_app *app, apr_time_t now, int enforce_valid_until);
+
+#endif

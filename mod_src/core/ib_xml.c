@@ -1,0 +1,192 @@
+#include <string.h>
+
+#include <apr_strings.h>
+#include <libxml/tree.h>
+#include <libxml/valid.h>
+#include <xmlsec/crypto.h>
+#include <xmlsec/xmldsig.h>
+#include <xmlsec/xmlsec.h>
+
+#include "ib_xml.h"
+
+int ib_xml_is_el(const xmlNode *n, const char *ns, const char *name)
+{
+    return n && n->type == XML_ELEMENT_NODE && n->ns && n->ns->href
+           && strcmp((const char *)n->ns->href, ns) == 0
+           && strcmp((const char *)n->name, name) == 0;
+}
+
+xmlNodePtr ib_xml_child(const xmlNode *parent, const char *ns, const char *name)
+{
+    for (xmlNodePtr c = parent ? parent->children : NULL; c; c = c->next) {
+        if (ib_xml_is_el(c, ns, name)) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+const char *ib_xml_attr(apr_pool_t *p, const xmlNode *n, const char *name)
+{
+    xmlChar *v = n ? xmlGetNoNsProp(n, (const xmlChar *)name) : NULL;
+    if (v == NULL) {
+        return NULL;
+    }
+    const char *s = apr_pstrdup(p, (const char *)v);
+    xmlFree(v);
+    return s;
+}
+
+const char *ib_xml_text(apr_pool_t *p, const xmlNode *n)
+{
+    xmlChar *v = n ? xmlNodeGetContent(n) : NULL;
+    if (v == NULL) {
+        return NULL;
+    }
+    const char *s = apr_pstrdup(p, (const char *)v);
+    xmlFree(v);
+    return s;
+}
+
+static int xml_space(char c)
+{
+    return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
+const char *ib_xml_trimmed(apr_pool_t *p, const char *s)
+{
+    if (s == NULL) {
+        return NULL;
+    }
+    while (xml_space(*s)) {
+        s++;
+    }
+    apr_size_t n = strlen(s);
+    while (n > 0 && xml_space(s[n - 1])) {
+        n--;
+    }
+    return apr_pstrndup(p, s, n);
+}
+
+static int algorithm_allowed(const char *alg, const char *const *list)
+{
+    for (; alg && *list; list++) {
+        if (strcmp(alg, *list) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static const char *const C14N_ALGS[] = {
+    "http://www.w3.org/2001/10/xml-exc-c14n#", NULL};
+static const char *const TRANSFORM_ALGS[] = {
+    "http://www.w3.org/2000/09/xmldsig#enveloped-signature",
+    "http://www.w3.org/2001/10/xml-exc-c14n#", NULL};
+static const char *const SIG_ALGS[] = {
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384",
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512", NULL};
+static const char *const DIGEST_ALGS[] = {
+    "http://www.w3.org/2001/04/xmlenc#sha256",
+    "http://www.w3.org/2001/04/xmldsig-more#sha384",
+    "http://www.w3.org/2001/04/xmlenc#sha512", NULL};
+#define SIG_RSA_SHA1 "http://www.w3.org/2000/09/xmldsig#rsa-sha1"
+#define DIGEST_SHA1 "http://www.w3.org/2000/09/xmldsig#sha1"
+
+/* One signature: placed on its parent, one Reference to the parent's ID,
+ * algorithms from the allowlist (RESP-9, SEC-7). */
+const char *ib_dsig_check_shape(apr_pool_t *p, xmlNodePtr sig, int allow_sha1,
+                                   int *used_sha1)
+{
+    xmlNodePtr parent = sig->parent;
+    xmlNodePtr si = ib_xml_child(sig, NS_DS, "SignedInfo");
+    const char *parent_id = ib_xml_attr(p, parent, "ID");
+    if (si == NULL || parent_id == NULL) {
+        return "a signature without SignedInfo, or on an element without an ID";
+    }
+    const char *c14n = ib_xml_attr(p, ib_xml_child(si, NS_DS, "CanonicalizationMethod"), "Algorithm");
+    const char *method = ib_xml_attr(p, ib_xml_child(si, NS_DS, "SignatureMethod"), "Algorithm");
+    if (!algorithm_allowed(c14n, C14N_ALGS)) {
+        return apr_psprintf(p, "canonicalization '%s' is not allowed", c14n ? c14n : "");
+    }
+    int references = 0;
+    for (xmlNodePtr r = si->children; r; r = r->next) {
+        if (!ib_xml_is_el(r, NS_DS, "Reference")) {
+            continue;
+        }
+        references++;
+        const char *uri = ib_xml_attr(p, r, "URI");
+        if (uri == NULL || uri[0] != '#' || strcmp(uri + 1, parent_id) != 0) {
+            return "a signature references another element than the one it sits in";
+        }
+        for (xmlNodePtr t = ib_xml_child(ib_xml_child(r, NS_DS, "Transforms"), NS_DS, "Transform"); t; t = t->next) {
+            if (t->type == XML_ELEMENT_NODE
+                && !algorithm_allowed(ib_xml_attr(p, t, "Algorithm"), TRANSFORM_ALGS)) {
+                return apr_psprintf(p, "transform '%s' is not allowed", ib_xml_attr(p, t, "Algorithm"));
+            }
+        }
+        const char *digest = ib_xml_attr(p, ib_xml_child(r, NS_DS, "DigestMethod"), "Algorithm");
+        if (digest && strcmp(digest, DIGEST_SHA1) == 0 && allow_sha1) {
+            *used_sha1 = 1;
+        } else if (!algorithm_allowed(digest, DIGEST_ALGS)) {
+            return apr_psprintf(p, "digest '%s' is not allowed", digest ? digest : "");
+        }
+    }
+    if (references != 1) {
+        return "a signature must have exactly one Reference";
+    }
+    if (method && strcmp(method, SIG_RSA_SHA1) == 0 && allow_sha1) {
+        *used_sha1 = 1;
+    } else if (!algorithm_allowed(method, SIG_ALGS)) {
+        return apr_psprintf(p, "signature method '%s' is not allowed", method ? method : "");
+    }
+    return NULL;
+}
+
+
+/* xmlsec resolves "#ID" references through the document's ID table, which
+ * knows no SAML ID attributes unless told. */
+static const char *register_parent_id(xmlNodePtr parent)
+{
+    xmlAttrPtr id = xmlHasProp(parent, (const xmlChar *)"ID");
+    if (id == NULL || id->children == NULL) {
+        return "the signed element has no ID";
+    }
+    xmlChar *value = xmlNodeListGetString(parent->doc, id->children, 1);
+    if (value == NULL) {
+        return "the signed element has no ID";
+    }
+    xmlAttrPtr known = xmlGetID(parent->doc, value);
+    if (known == NULL) {
+        xmlAddID(NULL, parent->doc, value, id);
+    }
+    xmlFree(value);
+    return known == NULL || known == id ? NULL : "the signed element's ID occurs twice";
+}
+
+const char *ib_dsig_verify_with_cert(apr_pool_t *p, xmlNodePtr sig, const char *cert_pem)
+{
+    const char *err = register_parent_id(sig->parent);
+    if (err != NULL) {
+        return err;
+    }
+    xmlSecDSigCtxPtr ctx = xmlSecDSigCtxCreate(NULL);
+    if (ctx == NULL) {
+        return "xmlsec could not make a signature context";
+    }
+    ctx->enabledReferenceUris = xmlSecTransformUriTypeSameDocument;
+    ctx->signKey = xmlSecCryptoAppKeyLoadMemory((const xmlSecByte *)cert_pem,
+                                                (xmlSecSize)strlen(cert_pem),
+                                                xmlSecKeyDataFormatCertPem, NULL, NULL, NULL);
+    if (ctx->signKey == NULL) {
+        err = "xmlsec could not use the pinned certificate's key";
+    } else if (xmlSecDSigCtxVerify(ctx, sig) < 0) {
+        err = "the signature could not be processed";
+    } else if (ctx->status != xmlSecDSigStatusSucceeded) {
+        err = "the signature does not verify with the pinned certificate";
+    }
+    xmlSecDSigCtxDestroy(ctx);
+    (void)p;
+    return err;
+}

@@ -1,0 +1,43 @@
+/* Small libxml2 DOM helpers and the XML-signature placement rules shared by
+ * everything that reads signed SAML documents (Responses, IdP metadata). */
+#ifndef IB_XML_H
+#define IB_XML_H
+
+#include <apr_pools.h>
+#include <libxml/tree.h>
+
+#define NS_SAMLP "urn:oasis:names:tc:SAML:2.0:protocol"
+#define NS_SAML "urn:oasis:names:tc:SAML:2.0:assertion"
+#define NS_MD "urn:oasis:names:tc:SAML:2.0:metadata"
+#define NS_DS "http://www.w3.org/2000/09/xmldsig#"
+
+/* 1 when n is the element {ns}name. */
+int ib_xml_is_el(const xmlNode *n, const char *ns, const char *name);
+
+/* The first child element {ns}name of parent, or NULL. */
+xmlNodePtr ib_xml_child(const xmlNode *parent, const char *ns, const char *name);
+
+/* An attribute without namespace, copied into p; NULL when absent. */
+const char *ib_xml_attr(apr_pool_t *p, const xmlNode *n, const char *name);
+
+/* All text below n, comments skipped: a NameID split by a comment reads as
+ * its full value, never as the part before the comment. */
+const char *ib_xml_text(apr_pool_t *p, const xmlNode *n);
+
+/* s without leading and trailing XML white space. */
+const char *ib_xml_trimmed(apr_pool_t *p, const char *s);
+
+/* One ds:Signature element before any cryptography: it sits on its parent
+ * and has exactly one Reference, to the parent's ID; canonicalization,
+ * transforms, digest and signature method come from the allowlist. SHA-1 is
+ * accepted only with allow_sha1, and then reported through *used_sha1.
+ * Returns NULL or the reason for refusal. */
+const char *ib_dsig_check_shape(apr_pool_t *p, xmlNodePtr sig, int allow_sha1, int *used_sha1);
+
+/* Verifies sig (already shape-checked) with the public key of cert_pem, and
+ * nothing else: KeyInfo in the document is never used to pick a key. The
+ * parent's ID attribute is registered as an XML ID first. Returns NULL when
+ * the signature is valid. */
+const char *ib_dsig_verify_with_cert(apr_pool_t *p, xmlNodePtr sig, const char *cert_pem);
+
+#endif
