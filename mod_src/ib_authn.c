@@ -16,6 +16,7 @@
 #include "core/ib_store.h"
 #include "ib_authn.h"
 #include "ib_idp_refresh.h"
+#include "ib_oidc_glue.h"
 #include "ib_config.h"
 #include "ib_error.h"
 #include "ib_web.h"
@@ -134,6 +135,9 @@ static void send_post_form(request_rec *r, const ib_authn_request *req, const ch
 
 static int start_signin(request_rec *r, ib_server_conf *sc, const ib_app *app)
 {
+    if (app->oidc != NULL) {
+        return ib_oidc_start_signin(r, sc, app, return_path(r));
+    }
     apr_time_t now = ib_now();
     const char *relay = ib_random_hex(r->pool, RELAY_BYTES);
     const char *state = ib_random_hex(r->pool, STATE_BYTES);
@@ -155,10 +159,7 @@ static int start_signin(request_rec *r, ib_server_conf *sc, const ib_app *app)
                                    ib_store_pending_key(r->pool, req.request_id),
                                    ib_pending_encode(r->pool, &pending), pending.expires);
     if (rv != APR_SUCCESS) {
-        return ib_error_page(r, HTTP_SERVICE_UNAVAILABLE, APLOG_ERR,
-                             "Sign-in Is Unavailable", "Please try again in a moment.",
-                             apr_psprintf(r->pool, "session cache (%s) store failed: %d",
-                                          sc->cache->provider_name, rv));
+        return ib_cache_unavailable(r, sc->cache, rv, "store a pending sign-in");
     }
     /* The state cookie ties the IdP's answer to this browser (no login CSRF);
      * it must survive the IdP's cross-site POST, hence SameSite=None. */
@@ -175,6 +176,8 @@ static int start_signin(request_rec *r, ib_server_conf *sc, const ib_app *app)
     return DONE;
 }
 
+const char ib_session_store_down[] = "the session store failed";
+
 /* A session is worth something only on the tenant and host it was made for,
  * within its lifetimes. */
 int ib_session_load(request_rec *r, ib_server_conf *sc, const ib_app *app,
@@ -187,8 +190,12 @@ int ib_session_load(request_rec *r, ib_server_conf *sc, const ib_app *app,
     }
     const char *key = ib_store_session_key(r->pool, cookie);
     const char *json;
-    if (ib_cache_get(sc->cache, r->server, r->pool, key, &json) != APR_SUCCESS
-        || !ib_session_decode(r->pool, json, s)) {
+    apr_status_t rv = ib_cache_get(sc->cache, r->server, r->pool, key, &json);
+    if (ib_cache_failed(rv)) {
+        *why = ib_session_store_down;
+        return 0;
+    }
+    if (rv != APR_SUCCESS || !ib_session_decode(r->pool, json, s)) {
         *why = "unknown or expired session";
         return 0;
     }
@@ -237,6 +244,9 @@ int ib_check_user_id(request_rec *r)
     ib_session s;
     const char *why = NULL;
     int loaded = ib_session_load(r, sc, app, &s, &why);
+    if (why == ib_session_store_down) {
+        return ib_cache_unavailable(r, sc->cache, APR_EGENERAL, "read a session");
+    }
     if (!loaded && ib_cookie_get(r, IB_SESSION_COOKIE) != NULL) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "tenant=%s session refused: %s",
                       app->tenant->name, why);

@@ -12,6 +12,9 @@ void ib_register_authz(apr_pool_t *p);
 
 /* The request's session for `app` (its tenant, host and port), or 0 with
  * the reason. Expired sessions are removed. */
+/* *why of ib_session_load when the store itself failed (503, not sign-in). */
+extern const char ib_session_store_down[];
+
 int ib_session_load(request_rec *r, ib_server_conf *sc, const ib_app *app,
                     ib_session *s, const char **why);
 

@@ -6,13 +6,18 @@
 #include <http_log.h>
 #include <util_mutex.h>
 
+#include "core/ib_clock.h"
+#include "core/ib_seal.h"
 #include "core/ib_store.h"
 #include "ib_cache.h"
+#include "ib_error.h"
 
 APLOG_USE_MODULE(auth_idbroker);
 
 #define DEFAULT_PROVIDER "shmcb"
 #define CACHE_NAMESPACE "mod_auth_idbroker"
+/* Room for the largest record once sealed (Base64 plus nonce, tag, expiry). */
+#define ENTRY_MAX (IB_SESSION_MAX_BYTES / 3 * 4 + 256)
 
 static struct ap_socache_hints cache_hints = {64, 1024, 60};
 
@@ -33,6 +38,37 @@ const char *ib_cache_configure(apr_pool_t *p, ib_cache *c, const char *spec)
     return err ? apr_psprintf(p, "IdBrokerSessionCache '%s': %s", spec, err) : NULL;
 }
 
+const char *ib_cache_add_seal_key(apr_pool_t *p, ib_cache *c, const char *id, const char *path)
+{
+    ib_seal_key *key;
+    const char *err = ib_seal_key_load(p, id, path, &key);
+    if (err != NULL) {
+        return apr_pstrcat(p, "IdBrokerStoreKey: ", err, NULL);
+    }
+    if (c->seal_keys == NULL) {
+        c->seal_keys = apr_array_make(p, 2, sizeof(ib_seal_key *));
+    }
+    for (int i = 0; i < c->seal_keys->nelts; i++) {
+        if (strcmp(APR_ARRAY_IDX(c->seal_keys, i, ib_seal_key *)->id, id) == 0) {
+            return apr_psprintf(p, "IdBrokerStoreKey: key ID '%s' is given twice", id);
+        }
+    }
+    APR_ARRAY_PUSH(c->seal_keys, ib_seal_key *) = key;
+    return NULL;
+}
+
+static int sealed(const ib_cache *c)
+{
+    return c->seal_keys != NULL && c->seal_keys->nelts > 0;
+}
+
+/* Stores that only this machine's httpd can reach; every other provider
+ * (redis, memcache, ...) is shared over the network and must seal. */
+static int node_local(const ib_cache *c)
+{
+    return strcmp(c->provider_name, "shmcb") == 0 || strcmp(c->provider_name, "dbm") == 0;
+}
+
 void ib_cache_pre_config(apr_pool_t *pconf)
 {
     ap_mutex_register(pconf, IB_CACHE_MUTEX_TYPE, NULL, APR_LOCK_DEFAULT, 0);
@@ -47,6 +83,13 @@ apr_status_t ib_cache_post_config(ib_cache *c, apr_pool_t *pconf, apr_pool_t *pt
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "%s", err);
             return APR_EGENERAL;
         }
+    }
+    if (!node_local(c) && !sealed(c)) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "mod_auth_idbroker: IdBrokerSessionCache "
+                     "%s is shared over the network: add IdBrokerStoreKey ID FILE (the same "
+                     "key file on every node; openssl rand -hex 32 > FILE) so entries are "
+                     "sealed", c->provider_name);
+        return APR_EGENERAL;
     }
     apr_status_t rv = ap_global_mutex_create(&c->mutex, NULL, IB_CACHE_MUTEX_TYPE, NULL,
                                              s, pconf, 0);
@@ -88,20 +131,39 @@ static int needs_lock(const ib_cache *c)
 static apr_status_t get_unlocked(ib_cache *c, server_rec *s, apr_pool_t *p,
                                  const char *key, const char **value)
 {
-    unsigned int len = IB_SESSION_MAX_BYTES;
+    unsigned int len = ENTRY_MAX;
     unsigned char *buf = apr_palloc(p, len + 1);
     apr_status_t rv = c->provider->retrieve(c->instance, s, (const unsigned char *)key,
                                             (unsigned int)strlen(key), buf, &len, p);
-    if (rv == APR_SUCCESS) {
-        buf[len] = '\0';
-        *value = (const char *)buf;
+    if (rv != APR_SUCCESS) {
+        return rv;
     }
-    return rv;
+    buf[len] = '\0';
+    *value = (const char *)buf;
+    if (sealed(c)) {
+        const char *err = ib_unseal(p, c->seal_keys, key, (const char *)buf, ib_now(), value);
+        if (err != NULL) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "mod_auth_idbroker: %s entry "
+                         "refused (read as absent): %s", c->provider_name, err);
+            return APR_NOTFOUND;
+        }
+    }
+    return APR_SUCCESS;
 }
 
 static apr_status_t put_unlocked(ib_cache *c, server_rec *s, apr_pool_t *p,
                                  const char *key, const char *value, apr_time_t expiry)
 {
+    if (sealed(c)) {
+        value = ib_seal(p, APR_ARRAY_IDX(c->seal_keys, 0, const ib_seal_key *), key, value,
+                        expiry);
+        if (value == NULL) {
+            return APR_EGENERAL;
+        }
+    }
+    if (strlen(value) > ENTRY_MAX) {
+        return APR_ENOSPC;  /* would be cut short on the way back */
+    }
     return c->provider->store(c->instance, s, (const unsigned char *)key,
                               (unsigned int)strlen(key), expiry,
                               (unsigned char *)value, (unsigned int)strlen(value), p);
@@ -186,4 +248,21 @@ apr_status_t ib_cache_update(ib_cache *c, server_rec *s, apr_pool_t *p, const ch
     }
     unlock(c);
     return rv;
+}
+
+int ib_cache_failed(apr_status_t rv)
+{
+    return rv != APR_SUCCESS && rv != APR_NOTFOUND && rv != APR_EEXIST;
+}
+
+int ib_cache_unavailable(request_rec *r, const ib_cache *c, apr_status_t rv, const char *what)
+{
+    char msg[120];
+    apr_table_setn(r->err_headers_out, "Retry-After", "5");
+    return ib_error_page(r, HTTP_SERVICE_UNAVAILABLE, APLOG_ERR, "Sign-in Is Unavailable",
+                         "Sign-in is unavailable for a moment. Please try again shortly.",
+                         apr_psprintf(r->pool, "session store %s%s%s failed to %s: %s",
+                                      c->provider_name, c->args ? ":" : "",
+                                      c->args ? c->args : "", what,
+                                      apr_strerror(rv, msg, sizeof(msg))));
 }

@@ -13,18 +13,23 @@ typedef struct ib_cache {
     const ap_socache_provider_t *provider;
     ap_socache_instance_t *instance;
     apr_global_mutex_t *mutex;
+    apr_array_header_t *seal_keys; /* ib_seal_key*; the first seals; empty = plain */
 } ib_cache;
 
 #define IB_CACHE_MUTEX_TYPE "idbroker-cache"
 
 /* "shmcb", "shmcb:/path(bytes)", "redis:host:port", ... (config time). */
 const char *ib_cache_configure(apr_pool_t *p, ib_cache *c, const char *spec);
+/* IdBrokerStoreKey ID FILE (config time): a key that seals entries. */
+const char *ib_cache_add_seal_key(apr_pool_t *p, ib_cache *c, const char *id, const char *path);
 void ib_cache_pre_config(apr_pool_t *pconf);
 apr_status_t ib_cache_post_config(ib_cache *c, apr_pool_t *pconf, apr_pool_t *ptemp,
                                   server_rec *s);
 void ib_cache_child_init(ib_cache *c, apr_pool_t *p, server_rec *s);
 
-/* APR_SUCCESS, APR_NOTFOUND or an error. *value is NUL-terminated. */
+/* APR_SUCCESS, APR_NOTFOUND or an error. *value is NUL-terminated. With
+ * seal keys, an entry that does not open (forged, moved, expired) is logged
+ * and reads as APR_NOTFOUND. */
 apr_status_t ib_cache_get(ib_cache *c, server_rec *s, apr_pool_t *p, const char *key,
                           const char **value);
 apr_status_t ib_cache_put(ib_cache *c, server_rec *s, apr_pool_t *p, const char *key,
@@ -38,6 +43,14 @@ apr_status_t ib_cache_take(ib_cache *c, server_rec *s, apr_pool_t *p, const char
 typedef const char *ib_cache_update_fn(apr_pool_t *p, const char *old, void *baton);
 apr_status_t ib_cache_update(ib_cache *c, server_rec *s, apr_pool_t *p, const char *key,
                              ib_cache_update_fn *update, void *baton, apr_time_t expiry);
+
+/* The answer when the store fails (not a miss): a 503 page with a
+ * transaction ID and a log line naming the backend, so an outage is never a
+ * redirect loop and never access. `what` says what was being done. */
+int ib_cache_unavailable(request_rec *r, const ib_cache *c, apr_status_t rv, const char *what);
+
+/* 1 when rv means the store failed, not merely that the key is absent. */
+int ib_cache_failed(apr_status_t rv);
 
 /* Stores only when absent; APR_EEXIST otherwise (the replay cache). */
 apr_status_t ib_cache_add(ib_cache *c, server_rec *s, apr_pool_t *p, const char *key,

@@ -160,6 +160,17 @@ static const char *cmd_session_cache(cmd_parms *cmd, void *mconfig, const char *
     return ib_cache_configure(cmd->pool, ib_server_conf_get(cmd->server)->cache, arg);
 }
 
+static const char *cmd_store_key(cmd_parms *cmd, void *mconfig, const char *id,
+                                 const char *path)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    if (err != NULL) {
+        return err;
+    }
+    return ib_cache_add_seal_key(cmd->pool, ib_server_conf_get(cmd->server)->cache, id,
+                                 ap_server_root_relative(cmd->pool, path));
+}
+
 static const char *cmd_state_dir(cmd_parms *cmd, void *mconfig, const char *arg)
 {
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
@@ -215,6 +226,9 @@ const command_rec ib_directives[] = {
 #include "core/ib_directives.def"
     AP_INIT_TAKE1("IdBrokerSessionCache", cmd_session_cache, NULL, RSRC_CONF,
                   "socache provider[:args] for sessions and sign-in state (default shmcb)"),
+    AP_INIT_TAKE2("IdBrokerStoreKey", cmd_store_key, NULL, RSRC_CONF,
+                  "ID FILE: a 256-bit key that seals cache entries (AES-256-GCM); the first "
+                  "seals, all open; required for shared stores (redis, memcache)"),
     AP_INIT_TAKE1("IdBrokerStateDir", cmd_state_dir, NULL, RSRC_CONF,
                   "directory for IdP metadata backing copies; should survive reboots "
                   "(default: the runtime directory's idbroker/)"),

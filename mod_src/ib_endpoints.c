@@ -14,6 +14,7 @@
 #include "core/ib_random.h"
 #include "ib_config.h"
 #include "ib_error.h"
+#include "core/ib_oidc.h"
 #include "ib_handlers.h"
 #include "ib_idp_refresh.h"
 
@@ -60,6 +61,17 @@ static apr_port_t requested_port(request_rec *r)
     return r->parsed_uri.port_str ? r->parsed_uri.port : 0;
 }
 
+/* An OpenID Connect app's redirect URI: its own path below the SP base URL. */
+static int oidc_dispatch(request_rec *r, const apr_array_header_t *apps)
+{
+    const char *rest = NULL;
+    const ib_app *app = ib_registry_app_for_path(apps, requested_port(r), r->uri, NULL, &rest);
+    if (app == NULL || app->oidc == NULL || strcmp(rest, app->oidc->redirect_path) != 0) {
+        return DECLINED;
+    }
+    return ib_handle_oidc_callback(r, app);
+}
+
 int ib_endpoint_dispatch(request_rec *r, int lookup_uri)
 {
     if (lookup_uri || r->main != NULL || r->hostname == NULL) {
@@ -67,8 +79,11 @@ int ib_endpoint_dispatch(request_rec *r, int lookup_uri)
     }
     ib_server_conf *sc = ib_server_conf_get(r->server);
     const apr_array_header_t *apps = ib_registry_apps_on_host(sc->reg, r->hostname);
-    if (apps == NULL || strstr(r->uri, IB_SAML_PREFIX) == NULL) {
+    if (apps == NULL) {
         return DECLINED;
+    }
+    if (strstr(r->uri, IB_SAML_PREFIX) == NULL) {
+        return oidc_dispatch(r, apps);
     }
     const char *scope = requested_scope(r);
     if (scope != NULL && *scope == '\0') {

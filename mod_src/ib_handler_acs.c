@@ -18,12 +18,12 @@
 #include "ib_error.h"
 #include "ib_handlers.h"
 #include "ib_logout.h"
+#include "ib_signin.h"
 #include "ib_web.h"
 
 APLOG_USE_MODULE(auth_idbroker);
 
 #define MAX_FORM_FIELDS 16
-#define SESSION_ID_BYTES 32
 
 typedef struct {
     request_rec *r;
@@ -74,72 +74,22 @@ static const ib_app *app_of_pending(const ib_server_conf *sc, const ib_pending *
     return strcmp(pr->app, IB_APP_PRIMARY) == 0 ? t->primary : t->custom_domain;
 }
 
-static int attribute_error(acs_ctx *c, apr_array_header_t *problems)
-{
-    request_rec *r = c->r;
-    const char *list = "", *log = "";
-    for (int i = 0; i < problems->nelts; i++) {
-        const ib_attr_problem *pr = &APR_ARRAY_IDX(problems, i, ib_attr_problem);
-        list = apr_pstrcat(r->pool, list, "<li><code>", ap_escape_html(r->pool, pr->name),
-                           "</code>: ", ap_escape_html(r->pool, pr->reason), "</li>\n", NULL);
-        log = apr_pstrcat(r->pool, log, i ? "; " : "", pr->name, ": ", pr->reason, NULL);
-    }
-    char txid[IB_UUID_LEN];
-    ib_uuid_v4(txid);
-    ib_log_event(r, APLOG_NOTICE, txid, "signin", "attribute-error", c->app, c->user, log);
-    r->status = HTTP_FORBIDDEN;
-    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
-    ap_set_content_type(r, "text/html; charset=utf-8");
-    ap_rprintf(r, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-               "<title>Sign-in Attribute Error</title></head>\n<body>\n"
-               "<h1>Sign-in Attribute Error</h1>\n<p>Your identity provider signed you in, "
-               "but these attributes could not be used. Ask your administrator to check "
-               "them:</p>\n<ul>\n%s</ul>\n<p>Transaction ID: <code>%s</code></p>\n"
-               "</body></html>\n", list, txid);
-    return DONE;
-}
-
 static int create_session(acs_ctx *c, const ib_pending *pr, const ib_saml_assertion *a,
                           const ib_identity *identity)
 {
-    request_rec *r = c->r;
-    const ib_tenant *t = c->app->tenant;
-    apr_time_t now = ib_now();
-    ib_session s = {t->name, c->app->kind, pr->host, r->connection->local_addr->port,
-                    now, now, now + t->session_max_age,
-                    "saml", ib_app_idp(c->app)->entity_id, a->name_id, a->name_id_format,
-                    a->name_qualifier, a->sp_name_qualifier, a->session_index,
-                    a->authn_class, *identity};
-    const char *id = ib_random_hex(r->pool, SESSION_ID_BYTES);  /* fresh: no fixation */
-    const char *record = ib_session_encode(r->pool, &s);
-    if (id == NULL || record == NULL || strlen(record) >= IB_SESSION_MAX_BYTES) {
-        return generic_error(c, "the session record could not be built (too large?)");
-    }
-    if (ib_cache_put(c->sc->cache, r->server, r->pool, ib_store_session_key(r->pool, id),
-                     record, s.expires) != APR_SUCCESS) {
-        return fail(c, HTTP_SERVICE_UNAVAILABLE, "Sign-in Is Unavailable",
-                    "Please try again in a moment.",
-                    apr_psprintf(r->pool, "session cache (%s) store failed",
-                                 c->sc->cache->provider_name));
-    }
-    const char *previous = ib_cookie_get(r, IB_SESSION_COOKIE);
-    if (previous != NULL) {
-        /* A new sign-in in this browser ends the session it replaces. */
-        ib_cache_remove(c->sc->cache, r->server, r->pool,
-                        ib_store_session_key(r->pool, previous));
-    }
-    if (a->name_id != NULL) {
-        ib_session_index_add(r, c->sc, t->name, ib_app_idp(c->app)->entity_id, a->name_id,
-                             ib_store_session_key(r->pool, id), s.expires);
-    }
-    ib_cookie_set(r, c->app, IB_SESSION_COOKIE, id, "/", -1, IB_SAMESITE_LAX);
-    ib_cookie_set(r, c->app, ib_state_cookie_name(r->pool, pr->request_id), "",
-                  apr_pstrcat(r->pool, c->app->sp_base.prefix, "/saml/", NULL), 0,
-                  IB_SAMESITE_NONE);
-    ib_log_event(r, APLOG_NOTICE, NULL, "signin", "success", c->app, c->user, NULL);
-    apr_table_setn(r->err_headers_out, "Location", pr->return_url);
-    apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
-    return HTTP_SEE_OTHER;
+    ib_session s;
+    memset(&s, 0, sizeof(s));
+    s.protocol = "saml";
+    s.idp = ib_app_idp(c->app)->entity_id;
+    s.name_id = a->name_id;
+    s.name_id_format = a->name_id_format;
+    s.name_qualifier = a->name_qualifier;
+    s.sp_name_qualifier = a->sp_name_qualifier;
+    s.session_index = a->session_index;
+    s.authn_class = a->authn_class;
+    s.identity = *identity;
+    return ib_signin_complete(c->r, c->sc, c->app, pr, &s, c->user,
+                              apr_pstrcat(c->r->pool, c->app->sp_base.prefix, "/saml/", NULL), 1);
 }
 
 static int verdict_page(acs_ctx *c, ib_saml_verdict v, const char *reason)
@@ -172,6 +122,9 @@ static int claim_pending(acs_ctx *c, const char *irt, const char *relay, ib_pend
      * below must not burn the real user's pending request. */
     const char *key = ib_store_pending_key(r->pool, irt);
     apr_status_t rv = ib_cache_get(c->sc->cache, r->server, r->pool, key, &json);
+    if (ib_cache_failed(rv)) {
+        return ib_cache_unavailable(r, c->sc->cache, rv, "read the pending sign-in");
+    }
     if (rv != APR_SUCCESS || !ib_pending_decode(r->pool, json, pr)) {
         return generic_error(c, "InResponseTo names no pending request (unknown, expired "
                                 "or already used)");
@@ -195,7 +148,11 @@ static int claim_pending(acs_ctx *c, const char *irt, const char *relay, ib_pend
         return generic_error(c, "the sign-in state cookie is missing or wrong: the sign-in "
                                 "was not started in this browser");
     }
-    if (ib_cache_take(c->sc->cache, r->server, r->pool, key, &json) != APR_SUCCESS) {
+    rv = ib_cache_take(c->sc->cache, r->server, r->pool, key, &json);
+    if (ib_cache_failed(rv)) {
+        return ib_cache_unavailable(r, c->sc->cache, rv, "consume the pending sign-in");
+    }
+    if (rv != APR_SUCCESS) {
         return generic_error(c, "InResponseTo names no pending request (unknown, expired "
                                 "or already used)");
     }
@@ -238,9 +195,14 @@ int ib_handle_acs(request_rec *r, const ib_app *app)
     if (v != IB_SAML_OK) {
         return verdict_page(&c, v, reason);
     }
-    if (ib_cache_add(c.sc->cache, r->server, r->pool,
-                     ib_store_replay_key(r->pool, ib_app_idp(app)->entity_id, a.assertion_id), "1",
-                     a.not_on_or_after + app->tenant->clock_skew) != APR_SUCCESS) {
+    apr_status_t rv = ib_cache_add(c.sc->cache, r->server, r->pool,
+                                   ib_store_replay_key(r->pool, ib_app_idp(app)->entity_id,
+                                                       a.assertion_id), "1",
+                                   a.not_on_or_after + app->tenant->clock_skew);
+    if (ib_cache_failed(rv)) {
+        return ib_cache_unavailable(r, c.sc->cache, rv, "record the assertion ID");
+    }
+    if (rv != APR_SUCCESS) {
         return generic_error(&c, "the assertion was already used (replay)");
     }
     if (a.used_sha1) {
@@ -256,7 +218,7 @@ int ib_handle_acs(request_rec *r, const ib_app *app)
                      APR_ARRAY_IDX(hints, i, const char *));
     }
     if (!ok) {
-        return attribute_error(&c, problems);
+        return ib_signin_attribute_error(r, app, c.user, problems);
     }
     if (*identity.field[IB_ATTR_UPN]) {
         c.user = identity.field[IB_ATTR_UPN];

@@ -21,6 +21,7 @@
 #include "ib_config.h"
 #include "ib_error.h"
 #include "ib_handlers.h"
+#include "ib_oidc_glue.h"
 #include "ib_logout.h"
 #include "ib_web.h"
 
@@ -65,20 +66,58 @@ void ib_session_index_add(request_rec *r, ib_server_conf *sc, const char *tenant
 typedef struct {
     request_rec *r;
     ib_server_conf *sc;
-    const char *name_id;        /* of the LogoutRequest, copied to r->pool */
+    const ib_app *app;
+    const char *name_id;        /* of the LogoutRequest (for the log) */
     int ended;
     apr_hash_t *drop;           /* session keys to take out of the index */
 } end_ctx;
 
-static int session_matches(const ib_session *s, const ib_session *who)
+#define NAMEID_UNSPECIFIED "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"
+
+/* One NameID attribute of the session against the LogoutRequest's. */
+static int same_or_absent(const char *session, const char *request)
 {
-    if (strcmp(s->tenant, who->tenant) != 0 || s->name_id == NULL
-        || strcmp(s->name_id, who->name_id) != 0) {
+    return session == NULL || request == NULL || strcmp(session, request) == 0;
+}
+
+/* SAML core 3.7.3.1: the LogoutRequest's NameID must match the principal.
+ * The value (plus tenant and IdP, through the index) always has to; a Format,
+ * NameQualifier or SPNameQualifier counts when both the sign-in assertion and
+ * the LogoutRequest carry one: two different Formats (or qualifiers) are two
+ * different name spaces, so "jane" as a transient ID is not "jane" as a
+ * persistent one, and that session stays. One side without the attribute is
+ * no mismatch (ADFS sends no Format at all, IdPs often drop the qualifiers
+ * on logout), and neither is the unspecified Format, which by SAML core 8.3.1
+ * names no name space of its own (Okta signs in with it). */
+static int name_id_matches(const ib_session *s, const ib_session *who)
+{
+    if (s->name_id == NULL || strcmp(s->name_id, who->name_id) != 0) {
         return 0;
     }
-    /* With a SessionIndex, only that sign-in ends (SLO-9). */
-    return who->session_index == NULL || s->session_index == NULL
-           || strcmp(who->session_index, s->session_index) == 0;
+    int fmt = s->name_id_format == NULL || who->name_id_format == NULL
+              || strcmp(s->name_id_format, NAMEID_UNSPECIFIED) == 0
+              || strcmp(who->name_id_format, NAMEID_UNSPECIFIED) == 0
+              || strcmp(s->name_id_format, who->name_id_format) == 0;
+    return fmt && same_or_absent(s->name_qualifier, who->name_qualifier)
+           && same_or_absent(s->sp_name_qualifier, who->sp_name_qualifier);
+}
+
+static int session_matches(const ib_session *s, const ib_slo_request *req)
+{
+    if (strcmp(s->tenant, req->who.tenant) != 0 || !name_id_matches(s, &req->who)) {
+        return 0;
+    }
+    /* With SessionIndexes, only those sign-ins end (SLO-9): every one listed. */
+    if (req->session_indexes->nelts == 0 || s->session_index == NULL) {
+        return 1;
+    }
+    for (int i = 0; i < req->session_indexes->nelts; i++) {
+        if (strcmp(APR_ARRAY_IDX(req->session_indexes, i, const char *),
+                   s->session_index) == 0) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /* Runs under the cache lock: no cache call in here (the lock is not
@@ -96,13 +135,41 @@ static const char *index_drop(apr_pool_t *p, const char *old, void *baton)
     return kept;
 }
 
-static int end_sessions(void *baton, const ib_session *who)
+/* The replay cache entry of an IdP LogoutRequest, by (IdP entity ID, request
+ * ID). The "logout:" prefix keeps it apart from the assertion IDs of the ACS
+ * (an xs:ID has no colon, so no assertion ID can look like it). */
+static const char *logout_replay_key(apr_pool_t *p, const ib_slo_request *req)
+{
+    return ib_store_replay_key(p, req->who.idp, apr_pstrcat(p, "logout:", req->id, NULL));
+}
+
+static int end_sessions(void *baton, const ib_slo_request *req, const char **refused)
 {
     end_ctx *e = baton;
     request_rec *r = e->r;
-    /* who and its strings belong to the caller (lasso): keep a copy. */
-    e->name_id = apr_pstrdup(r->pool, who->name_id);
+    const ib_session *who = &req->who;
+    e->name_id = who->name_id;
     e->drop = apr_hash_make(r->pool);
+    /* Each LogoutRequest ends sessions once: a copy replayed while it would
+     * still pass the time checks (a user who signed in again right after an
+     * IdP logout, a stolen form) is refused. */
+    apr_status_t rv = ib_cache_add(e->sc->cache, r->server, r->pool,
+                                   logout_replay_key(r->pool, req), "1",
+                                   req->replay_until + apr_time_from_sec(1));
+    if (rv == APR_EEXIST) {
+        *refused = apr_psprintf(r->pool, "the LogoutRequest %s was already processed (replay)",
+                                ap_escape_logitem(r->pool, req->id));
+        return -1;
+    }
+    if (rv != APR_SUCCESS) {
+        /* Ending sessions is the safe side: without the cache the request is
+         * still honoured, and the log says replays could not be caught. */
+        char txid[IB_UUID_LEN];
+        ib_uuid_v4(txid);
+        ib_log_event(r, APLOG_WARNING, txid, "logout", "replay-unchecked", e->app,
+                     who->name_id, apr_psprintf(r->pool, "the LogoutRequest ID could not be "
+                                                "stored in the replay cache (status %d)", rv));
+    }
     const char *index_key = ib_store_nameid_key(r->pool, who->tenant, who->idp, who->name_id);
     const char *index;
     if (ib_cache_get(e->sc->cache, r->server, r->pool, index_key, &index) != APR_SUCCESS) {
@@ -115,7 +182,7 @@ static int end_sessions(void *baton, const ib_session *who)
         if (ib_cache_get(e->sc->cache, r->server, r->pool, key, &json) != APR_SUCCESS
             || !ib_session_decode(r->pool, json, &s)) {
             apr_hash_set(e->drop, key, APR_HASH_KEY_STRING, key); /* gone already */
-        } else if (session_matches(&s, who)) {
+        } else if (session_matches(&s, req)) {
             ib_cache_remove(e->sc->cache, r->server, r->pool, key);
             apr_hash_set(e->drop, key, APR_HASH_KEY_STRING, key);
             e->ended++;
@@ -259,6 +326,9 @@ int ib_handle_logout(request_rec *r, const ib_app *app)
     /* SLO-8: the local session ends before anything else can fail. */
     ib_cache_remove(sc->cache, r->server, r->pool, ib_store_session_key(r->pool, cookie));
     ib_cookie_set(r, app, IB_SESSION_COOKIE, "", "/", 0, IB_SAMESITE_LAX);
+    if (app->oidc != NULL) {
+        return ib_oidc_logout(r, app, &s, target);
+    }
     if (ib_app_idp(app)->slo_url == NULL || s.name_id == NULL) {
         ib_log_event(r, APLOG_NOTICE, NULL, "logout", "local-only", app, s.name_id,
                      ib_app_idp(app)->slo_url ? "IdP logout skipped: no NameID in session"
@@ -307,12 +377,19 @@ static int logout_response(request_rec *r, ib_server_conf *sc, const ib_app *app
 static int logout_request(request_rec *r, ib_server_conf *sc, const ib_app *app,
                           const char *message)
 {
-    end_ctx e = {r, sc, NULL, 0, NULL};
+    end_ctx e = {r, sc, app, NULL, 0, NULL};
     ib_saml_outgoing m;
     const char *err = ib_saml_idp_logout(r->pool, ib_saml_sp_for(sc, app), ib_now(), message,
                                          app->tenant->require_signed_logout, end_sessions, &e,
                                          &m);
     if (err != NULL) {
+        /* Invalid, stale, misaddressed or replayed: an error page, no
+         * LogoutResponse. A replay is refused like a bad signature rather
+         * than answered with a failure status: the IdP had its answer to the
+         * original, and a signed answer to a copy would only give whoever
+         * replayed it a message of ours to carry around. One outcome for all
+         * refusals also keeps them in one place for operators (the page's
+         * Transaction ID leads to the precise reason in the log). */
         return ib_error_page(r, HTTP_FORBIDDEN, APLOG_NOTICE, "Unable to Process Your Request",
                              "The sign-out request could not be verified.", err);
     }

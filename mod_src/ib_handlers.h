@@ -11,6 +11,12 @@ int ib_handle_metadata(request_rec *r, const ib_app *app);
 int ib_handle_acs(request_rec *r, const ib_app *app);
 int ib_handle_logout(request_rec *r, const ib_app *app);
 int ib_handle_logout_callback(request_rec *r, const ib_app *app);
+int ib_handle_oidc_callback(request_rec *r, const ib_app *app);
+
+/* The operator status page: an ordinary `handler` hook (so <Location> and
+ * Require apply), active only where SetHandler idbroker-status is set. */
+#define IB_STATUS_HANDLER "idbroker-status"
+int ib_handle_status(request_rec *r);
 
 /* The quick_handler hook: finds whether a request is for one of our
  * endpoints and dispatches it; DECLINED for everything else. */

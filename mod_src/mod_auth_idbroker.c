@@ -17,6 +17,7 @@
 #include "ib_config.h"
 #include "ib_handlers.h"
 #include "ib_idp_refresh.h"
+#include "ib_oidc_glue.h"
 #include "ib_monitor.h"
 
 
@@ -44,6 +45,7 @@ static int ib_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
         const ib_app **key = apr_pmemdup(pconf, &app, sizeof(app));
         apr_hash_set(sc->saml_sps, key, sizeof(app), ib_saml_sp_make(pconf, app));
     }
+    ib_oidc_post_config(pconf, s, sc->reg);
     int rc = ib_idp_refresh_post_config(pconf, s, sc);
     if (rc != OK) {
         return rc;
@@ -89,6 +91,7 @@ static void ib_register_hooks(apr_pool_t *p)
     ib_register_authz(p);
     ap_hook_post_config(ib_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_quick_handler(ib_endpoint_dispatch, NULL, NULL, APR_HOOK_FIRST);
+    ap_hook_handler(ib_handle_status, NULL, NULL, APR_HOOK_MIDDLE);
 }
 
 AP_DECLARE_MODULE(auth_idbroker) = {

@@ -26,8 +26,16 @@ SSP_PKGS=(php-cgi simplesamlphp php-cli php-xml php-mbstring php-curl)
 TEST_PKGS=(
     python3-pytest python3-requests python3-lxml python3-cryptography
     python3-lasso opensaml-schemas xmltooling-schemas openssl xmlsec1
+    redis-server memcached
     "${SSP_PKGS[@]}"
 )
+# npm oidc-provider, the OIDC tests' OP (tests/integration/op.py): Node.js
+# >= 20.12 with npm. Machines that come with NodeSource's nodejs have npm
+# inside it, and that package conflicts with Debian's npm: ask Debian for
+# both only where there is no npm at all.
+if ! command -v npm >/dev/null 2>&1; then
+    TEST_PKGS+=(nodejs npm)
+fi
 # examples/demo.sh: its helper (python3 + lxml), the local IdP's key pair
 # (openssl) and the IdP itself.
 DEMO_PKGS=(python3 python3-lxml openssl "${SSP_PKGS[@]}")

@@ -25,7 +25,11 @@
 
 #include "core/ib_clock.h"
 #include "core/ib_conf.h"
+#include "core/ib_http.h"
+#include "core/ib_jose.h"
 #include "core/ib_metadata.h"
+#include "core/ib_oidc.h"
+#include "core/ib_oidc_provider.h"
 #include "core/ib_random.h"
 
 #define SP_KEY_BITS 3072
@@ -37,7 +41,8 @@ static void usage(FILE *out)
     fputs("usage:\n"
           "  idbroker-tenant new NAME --sp-base URL [--scoped] [--signin-id ID] [--dir DIR]\n"
           "  idbroker-tenant metadata FILE [--app primary|custom-domain]"
-          " [--at YYYY-MM-DDTHH:MM:SSZ]\n", out);
+          " [--at YYYY-MM-DDTHH:MM:SSZ]\n"
+          "  idbroker-tenant oidc-check FILE [--app primary|custom-domain]\n", out);
 }
 
 static int fail(const char *msg)
@@ -219,6 +224,27 @@ static void print_warning(ib_conf_ctx *ctx, const char *message)
     fprintf(stderr, "idbroker-tenant: warning: %s:%d: %s\n", ctx->file, ctx->line, message);
 }
 
+/* Reads FILE (exactly one tenant) and picks its app of kind app_kind. */
+static const char *load_app(apr_pool_t *p, const char *file, const char *app_kind,
+                            const ib_app **out)
+{
+    ib_conf_ctx ctx;
+    ib_conf_init(&ctx, p, ib_registry_make(p));
+    ctx.warn = print_warning;
+    const char *err = ib_conf_read_file(&ctx, file);
+    if (err != NULL) {
+        return err;
+    }
+    if (ctx.reg->tenants->nelts != 1) {
+        return apr_psprintf(p, "%s defines %d tenants; give a file with exactly one", file,
+                            ctx.reg->tenants->nelts);
+    }
+    const ib_tenant *t = APR_ARRAY_IDX(ctx.reg->tenants, 0, const ib_tenant *);
+    *out = strcmp(app_kind, IB_APP_PRIMARY) == 0 ? t->primary
+           : strcmp(app_kind, IB_APP_CUSTOM_DOMAIN) == 0 ? t->custom_domain : NULL;
+    return *out ? NULL : apr_psprintf(p, "tenant '%s' has no %s app", t->name, app_kind);
+}
+
 static int cmd_metadata(apr_pool_t *p, const char *file, const char *app_kind,
                         const char *at)
 {
@@ -229,23 +255,10 @@ static int cmd_metadata(apr_pool_t *p, const char *file, const char *app_kind,
         }
         ib_clock_pin(t);
     }
-    ib_conf_ctx ctx;
-    ib_conf_init(&ctx, p, ib_registry_make(p));
-    ctx.warn = print_warning;
-    const char *err = ib_conf_read_file(&ctx, file);
+    const ib_app *app;
+    const char *err = load_app(p, file, app_kind, &app);
     if (err != NULL) {
         return fail(err);
-    }
-    if (ctx.reg->tenants->nelts != 1) {
-        return fail(apr_psprintf(p, "%s defines %d tenants; give a file with exactly one",
-                                 file, ctx.reg->tenants->nelts));
-    }
-    const ib_tenant *t = APR_ARRAY_IDX(ctx.reg->tenants, 0, const ib_tenant *);
-    const ib_app *app = strcmp(app_kind, IB_APP_PRIMARY) == 0 ? t->primary
-                        : strcmp(app_kind, IB_APP_CUSTOM_DOMAIN) == 0 ? t->custom_domain
-                        : NULL;
-    if (app == NULL) {
-        return fail(apr_psprintf(p, "tenant '%s' has no %s app", t->name, app_kind));
     }
     const char *xml;
     apr_size_t len;
@@ -253,6 +266,56 @@ static int cmd_metadata(apr_pool_t *p, const char *file, const char *app_kind,
         return fail(err);
     }
     return fwrite(xml, 1, len, stdout) == len ? 0 : 1;
+}
+
+/* ---- oidc-check (OIDC-7) ------------------------------------------------------ */
+
+/* Fetches the provider's discovery document and JWKS the way httpd will and
+ * says what is wrong, before users find out. */
+static int cmd_oidc_check(apr_pool_t *p, const char *file, const char *app_kind)
+{
+    const ib_app *app;
+    const char *err = load_app(p, file, app_kind, &app);
+    if (err != NULL) {
+        return fail(err);
+    }
+    if (app->oidc == NULL) {
+        return fail(apr_psprintf(p, "the %s app of tenant '%s' is not an OpenID Connect "
+                                 "connection (no IdBrokerOIDCIssuer)", app->kind,
+                                 app->tenant->name));
+    }
+    const ib_oidc_conf *c = app->oidc;
+    ib_http_global_init();
+    ib_oidc_provider *op = ib_oidc_provider_make(p, c);
+    ib_oidc_snapshot *snap;
+    const char *fetch_err;
+    printf("discovery: %s\n", c->discovery_url);
+    err = ib_oidc_provider_acquire(op, p, ib_now(), 0, &snap, &fetch_err);
+    if (err != NULL) {
+        return fail(err);
+    }
+    const ib_oidc_discovery *d = snap->discovery;
+    printf("issuer: %s (matches)\nexpected iss: %s\nauthorization_endpoint: %s\n"
+           "token_endpoint: %s\njwks_uri: %s\n", d->issuer, ib_oidc_expected_issuer(p, c),
+           d->authorization_endpoint, d->token_endpoint, d->jwks_uri);
+    for (int i = 0; i < snap->keys->nelts; i++) {
+        const ib_jwk *k = &APR_ARRAY_IDX(snap->keys, i, ib_jwk);
+        printf("key: kid=%s kty=%s alg=%s bits=%d\n", k->kid ? k->kid : "-", k->kty,
+               k->alg ? k->alg : "-", k->bits);
+    }
+    printf("redirect URI to register: %s%s\n", app->sp_base.url, c->redirect_path);
+    printf("client secret: from %s\n", c->secret_source);
+    int rc = 0;
+    if (d->end_session_endpoint == NULL) {
+        printf("warning: no end_session_endpoint: sign-out will be local only\n");
+    }
+    if (c->userinfo && d->userinfo_endpoint == NULL) {
+        printf("error: IdBrokerOIDCUserinfo On, but the provider has no userinfo_endpoint\n");
+        rc = 1;
+    }
+    ib_oidc_provider_release(op, snap);
+    printf("%s\n", rc ? "problems found" : "OK");
+    return rc;
 }
 
 /* ---- main ----------------------------------------------------------------- */
@@ -311,6 +374,17 @@ int main(int argc, const char *const *argv)
         }
         if (rc == 0) {
             rc = cmd_metadata(p, argv[2], app, at);
+        }
+    } else if (argc >= 3 && strcmp(argv[1], "oidc-check") == 0) {
+        const char *app = IB_APP_PRIMARY;
+        rc = 0;
+        if (argc == 5 && strcmp(argv[3], "--app") == 0) {
+            app = argv[4];
+        } else if (argc != 3) {
+            rc = EXIT_USAGE;
+        }
+        if (rc == 0) {
+            rc = cmd_oidc_check(p, argv[2], app);
         }
     } else if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
         usage(stdout);

@@ -115,8 +115,10 @@ apr_status_t ib_time_parse_xsd(const char *text, apr_time_t *out)
 }
 
 /* One "<digits>[.<digits>]<unit>" item of an xsd:duration; fractions only
- * where allow_fraction (seconds). */
-static int duration_item(const char **s, double *value, char *unit, int allow_fraction)
+ * where allow_fraction (the time part), and *fraction says there was one:
+ * the caller accepts it on seconds only. */
+static int duration_item(const char **s, double *value, char *unit, int allow_fraction,
+                         int *fraction)
 {
     const char *c = *s;
     double v = 0;
@@ -128,8 +130,10 @@ static int duration_item(const char **s, double *value, char *unit, int allow_fr
     if (digits == 0 || (*c >= '0' && *c <= '9')) {
         return 0;
     }
+    *fraction = 0;
     if (*c == '.' && allow_fraction) {
         double scale = 0.1;
+        *fraction = 1;
         c++;
         if (!(*c >= '0' && *c <= '9')) {
             return 0;
@@ -169,7 +173,8 @@ apr_status_t ib_duration_parse_xsd(const char *text, apr_interval_time_t *out)
         }
         double v;
         char unit;
-        if (!duration_item(&s, &v, &unit, in_time)) {
+        int fraction;
+        if (!duration_item(&s, &v, &unit, in_time, &fraction) || (fraction && unit != 'S')) {
             return APR_EINVAL;
         }
         const char *units = in_time ? time_units : date_units;

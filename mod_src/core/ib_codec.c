@@ -54,6 +54,67 @@ const char *ib_b64_encode(apr_pool_t *p, const unsigned char *data, apr_size_t l
     return out;
 }
 
+/* Base64url: the Base64 alphabet with '-' for '+' and '_' for '/', padding
+ * left out. Translated to Base64 and handed to the decoder above. */
+static int b64url_value(char c)
+{
+    if (c >= 'A' && c <= 'Z') {
+        return c - 'A';
+    }
+    if (c >= 'a' && c <= 'z') {
+        return c - 'a' + 26;
+    }
+    if (c >= '0' && c <= '9') {
+        return c - '0' + 52;
+    }
+    return c == '-' ? 62 : c == '_' ? 63 : -1;
+}
+
+long ib_b64url_decode(apr_pool_t *p, const char *in, apr_size_t in_len,
+                      apr_size_t max_len, unsigned char **out)
+{
+    if (in_len == 0) {
+        *out = apr_pcalloc(p, 1);
+        return 0;
+    }
+    if (in_len % 4 == 1 || in_len > (apr_size_t)0x7ffffff0 || in_len / 4 * 3 > max_len + 3) {
+        return -1;
+    }
+    for (apr_size_t i = 0; i < in_len; i++) {
+        if (b64url_value(in[i]) < 0) {
+            return -1;
+        }
+    }
+    /* The bits of the last character past the data must be zero, or one
+     * byte string would have several encodings. */
+    int last = b64url_value(in[in_len - 1]);
+    if ((in_len % 4 == 2 && (last & 0x0f) != 0) || (in_len % 4 == 3 && (last & 0x03) != 0)) {
+        return -1;
+    }
+    apr_size_t pad = (4 - in_len % 4) % 4;
+    char *b64 = apr_palloc(p, in_len + pad + 1);
+    for (apr_size_t i = 0; i < in_len; i++) {
+        b64[i] = in[i] == '-' ? '+' : in[i] == '_' ? '/' : in[i];
+    }
+    memset(b64 + in_len, '=', pad);
+    b64[in_len + pad] = '\0';
+    return ib_b64_decode(p, b64, max_len, out);
+}
+
+const char *ib_b64url_encode(apr_pool_t *p, const unsigned char *data, apr_size_t len)
+{
+    char *s = (char *)ib_b64_encode(p, data, len);
+    char *w = s;
+    for (const char *r = s; *r != '\0'; r++) {
+        if (*r == '=') {
+            break;
+        }
+        *w++ = *r == '+' ? '-' : *r == '/' ? '_' : *r;
+    }
+    *w = '\0';
+    return s;
+}
+
 const char *ib_random_hex(apr_pool_t *p, apr_size_t len)
 {
     static const char hex[] = "0123456789abcdef";

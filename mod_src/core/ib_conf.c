@@ -10,6 +10,7 @@
 #include "ib_clock.h"
 #include "ib_conf.h"
 #include "ib_idp_source.h"
+#include "ib_oidc.h"
 #include "ib_random.h"
 
 void ib_registry_index_app(ib_registry *reg, ib_app *app);
@@ -547,6 +548,166 @@ static const char *finalize_md_source(ib_conf_ctx *ctx, ib_app *app)
     return NULL;
 }
 
+/* ---- OpenID Connect connection ------------------------------------------ */
+
+static ib_oidc_conf *oidc_conf(ib_conf_ctx *ctx)
+{
+    if (ctx->app->oidc == NULL) {
+        ib_oidc_conf *c = apr_pcalloc(ctx->pool, sizeof(*c));
+        c->scopes = "openid profile email";
+        c->redirect_path = "/oidc/callback";
+        ctx->app->oidc = c;
+    }
+    return ctx->app->oidc;
+}
+
+static const char *set_oidc_issuer(ib_conf_ctx *ctx, int argc, const char *const *argv)
+{
+    oidc_conf(ctx)->issuer = apr_pstrdup(ctx->pool, argv[0]);
+    return NULL;
+}
+
+static const char *set_oidc_provider(ib_conf_ctx *ctx, int argc, const char *const *argv)
+{
+    static const char *const names[] = {"generic", "okta", "entra", "google"};
+    for (int i = 0; i < 4; i++) {
+        if (strcasecmp(argv[0], names[i]) == 0) {
+            oidc_conf(ctx)->preset = (ib_oidc_preset)i;
+            return NULL;
+        }
+    }
+    return apr_psprintf(ctx->pool, "IdBrokerOIDCProvider takes okta, entra, google or "
+                        "generic, not '%s'", argv[0]);
+}
+
+static const char *set_oidc_discovery(ib_conf_ctx *ctx, int argc, const char *const *argv)
+{
+    const char *err = ib_url_check_idp_endpoint(ctx->pool, argv[0]);
+    if (err != NULL) {
+        return apr_pstrcat(ctx->pool, "IdBrokerOIDCDiscoveryURL: ", err, NULL);
+    }
+    oidc_conf(ctx)->discovery_url = apr_pstrdup(ctx->pool, argv[0]);
+    return NULL;
+}
+
+static const char *set_oidc_client_id(ib_conf_ctx *ctx, int argc, const char *const *argv)
+{
+    oidc_conf(ctx)->client_id = apr_pstrdup(ctx->pool, argv[0]);
+    return NULL;
+}
+
+/* file:PATH or env:NAME; the secret itself never appears in a message. */
+static const char *set_oidc_client_secret(ib_conf_ctx *ctx, int argc, const char *const *argv)
+{
+    ib_oidc_conf *c = oidc_conf(ctx);
+    const char *arg = argv[0];
+    if (strncmp(arg, "env:", 4) == 0 && arg[4] != '\0') {
+        const char *v = getenv(arg + 4);
+        if (v == NULL || *v == '\0') {
+            return apr_psprintf(ctx->pool, "IdBrokerOIDCClientSecret: the environment "
+                                "variable %s is not set", arg + 4);
+        }
+        c->client_secret = apr_pstrdup(ctx->pool, v);
+        c->secret_source = apr_pstrcat(ctx->pool, "environment variable ", arg + 4, NULL);
+        return NULL;
+    }
+    if (strncmp(arg, "file:", 5) != 0 || arg[5] == '\0') {
+        return "IdBrokerOIDCClientSecret takes file:PATH or env:NAME (never the secret itself)";
+    }
+    const char *path = conf_path(ctx, arg + 5);
+    char *data;
+    apr_size_t len;
+    const char *err = ib_read_small_file(ctx->pool, path, &data, &len);
+    if (err != NULL) {
+        return apr_pstrcat(ctx->pool, "IdBrokerOIDCClientSecret: ", err, NULL);
+    }
+    while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r' || data[len - 1] == ' ')) {
+        data[--len] = '\0';
+    }
+    if (len == 0 || strlen(data) != len) {
+        return apr_psprintf(ctx->pool, "IdBrokerOIDCClientSecret: '%s' holds no secret "
+                            "(one line of text)", path);
+    }
+    c->client_secret = data;
+    c->secret_source = apr_pstrcat(ctx->pool, "file ", path, NULL);
+    return NULL;
+}
+
+static const char *set_oidc_scopes(ib_conf_ctx *ctx, int argc, const char *const *argv)
+{
+    const char *scopes = "";
+    for (int i = 0; i < argc; i++) {
+        for (const char *c = argv[i]; *c; c++) {
+            if (*c <= ' ' || *c == '"' || *c == '\\' || (unsigned char)*c > 0x7e) {
+                return apr_psprintf(ctx->pool, "IdBrokerOIDCScopes: '%s' is not a scope",
+                                    argv[i]);
+            }
+        }
+        scopes = apr_pstrcat(ctx->pool, scopes, i ? " " : "", argv[i], NULL);
+    }
+    oidc_conf(ctx)->scopes = scopes;
+    return NULL;
+}
+
+static const char *set_oidc_redirect_path(ib_conf_ctx *ctx, int argc, const char *const *argv)
+{
+    const char *path = argv[0];
+    if (path[0] != '/' || path[1] == '/' || strpbrk(path, "?#\\ ") != NULL
+        || strncmp(path, "/saml/", 6) == 0) {
+        return apr_psprintf(ctx->pool, "IdBrokerOIDCRedirectPath '%s' must be a path like "
+                            "/oidc/callback (no query, not below /saml/)", path);
+    }
+    oidc_conf(ctx)->redirect_path = apr_pstrdup(ctx->pool, path);
+    return NULL;
+}
+
+static const char *set_oidc_client_auth(ib_conf_ctx *ctx, int argc, const char *const *argv)
+{
+    if (strcmp(argv[0], "client_secret_basic") == 0 || strcmp(argv[0], "client_secret_post") == 0) {
+        oidc_conf(ctx)->client_secret_post = strcmp(argv[0], "client_secret_post") == 0;
+        return NULL;
+    }
+    return "IdBrokerOIDCClientAuth takes client_secret_basic or client_secret_post";
+}
+
+static const char *set_oidc_userinfo(ib_conf_ctx *ctx, int argc, const char *const *argv)
+{
+    return parse_flag(ctx, "IdBrokerOIDCUserinfo", argv[0], &oidc_conf(ctx)->userinfo);
+}
+
+static const char *set_oidc_entra_tenant(ib_conf_ctx *ctx, int argc, const char *const *argv)
+{
+    for (const char *c = argv[0]; *c; c++) {
+        if (!apr_isxdigit(*c) && *c != '-') {
+            return "IdBrokerOIDCEntraTenant takes the tenant ID (a GUID)";
+        }
+    }
+    oidc_conf(ctx)->entra_tenant = apr_pstrdup(ctx->pool, argv[0]);
+    return NULL;
+}
+
+static const char *finalize_oidc(ib_conf_ctx *ctx, ib_app *app)
+{
+    ib_oidc_conf *c = app->oidc;
+    if (c == NULL) {
+        return NULL;
+    }
+    const char *err = ib_oidc_conf_check(ctx->pool, c);
+    if (err == NULL && (app->idp_entity_id || app->idp_sso_url || app->idp_certs->nelts
+                        || app->md_source)) {
+        err = "an app is either SAML (IdBrokerIdP...) or OpenID Connect (IdBrokerOIDC...), "
+              "not both";
+    }
+    if (err != NULL) {
+        return apr_psprintf(ctx->pool, "the %s app of tenant '%s': %s", app->kind,
+                            app->tenant->name, err);
+    }
+    if (c->discovery_url == NULL) {
+        c->discovery_url = ib_oidc_default_discovery_url(ctx->pool, c->issuer);
+    }
+    return NULL;
+}
+
 /* ---- the directive table ------------------------------------------------ */
 
 typedef struct {
@@ -806,12 +967,16 @@ static const char *finalize_app(ib_conf_ctx *ctx, ib_app *app, const ib_app *pri
                                "later); signed requests will fail until one is",
                                app->tenant->name, app->kind));
     }
-    const char *md_err = finalize_md_source(ctx, app);
+    const char *md_err = finalize_oidc(ctx, app);
+    if (md_err != NULL) {
+        return md_err;
+    }
+    md_err = finalize_md_source(ctx, app);
     if (md_err != NULL) {
         return md_err;
     }
     app->pinned = *ib_idp_view_make(ctx->pool, app, NULL, "configuration", now);
-    if (!ib_app_has_idp(app) && app->md_source == NULL) {
+    if (!ib_app_has_idp(app) && app->md_source == NULL && app->oidc == NULL) {
         warn(ctx, apr_psprintf(ctx->pool, "tenant '%s', %s app: no IdP connection "
                                "configured yet; metadata is served, sign-in shows "
                                "'not configured'", app->tenant->name, app->kind));

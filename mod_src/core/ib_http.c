@@ -102,6 +102,23 @@ const char *ib_http_get(apr_pool_t *p, const ib_http_request *req, ib_http_respo
         headers = curl_slist_append(headers, apr_pstrcat(p, "If-Modified-Since: ",
                                                          req->if_modified_since, NULL));
     }
+    if (req->bearer) {
+        headers = curl_slist_append(headers, apr_pstrcat(p, "Authorization: Bearer ",
+                                                         req->bearer, NULL));
+    }
+    if (req->form_body) {
+        headers = curl_slist_append(headers, "Accept: application/json");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->form_body);
+    }
+    if (req->basic_user) {
+        char *u = curl_easy_escape(c, req->basic_user, 0);
+        char *pw = curl_easy_escape(c, req->basic_password ? req->basic_password : "", 0);
+        curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+        curl_easy_setopt(c, CURLOPT_USERNAME, apr_pstrdup(p, u ? u : ""));
+        curl_easy_setopt(c, CURLOPT_PASSWORD, apr_pstrdup(p, pw ? pw : ""));
+        curl_free(u);
+        curl_free(pw);
+    }
     long ms = (long)apr_time_as_msec(req->timeout);
     curl_easy_setopt(c, CURLOPT_URL, req->url);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");

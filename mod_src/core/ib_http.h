@@ -15,6 +15,10 @@ typedef struct ib_http_request {
     apr_size_t max_bytes;
     const char *if_none_match;     /* ETag of the copy held, or NULL */
     const char *if_modified_since; /* Last-Modified of the copy held, or NULL */
+    const char *form_body;         /* non-NULL: POST application/x-www-form-urlencoded */
+    const char *basic_user;        /* HTTP Basic credentials (form-urlencoded first, */
+    const char *basic_password;    /* as OAuth 2.0 client_secret_basic asks) */
+    const char *bearer;            /* Authorization: Bearer (userinfo) */
 } ib_http_request;
 
 typedef struct ib_http_response {
@@ -27,7 +31,7 @@ typedef struct ib_http_response {
 
 void ib_http_global_init(void);
 
-/* NULL when an HTTP status arrived (any status: the caller judges it), or why
+/* GET, or POST with form_body. NULL when an HTTP status arrived (any status: the caller judges it), or why
  * none did: DNS, connect, TLS, timeout, size. */
 const char *ib_http_get(apr_pool_t *p, const ib_http_request *req, ib_http_response *out);
 

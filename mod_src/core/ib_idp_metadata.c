@@ -133,6 +133,10 @@ static const char *pick_entity(apr_pool_t *p, xmlNodePtr root, const char *wante
 {
     apr_array_header_t *idps = apr_array_make(p, 4, sizeof(xmlNodePtr));
     collect_idps(p, root, 0, idps);
+    if (idps->nelts == 0 && wanted == NULL) {
+        return "the metadata holds no SAML 2.0 IdP (an EntityDescriptor with an "
+               "IDPSSODescriptor for " PROTOCOL_SAML2 ")";
+    }
     if (wanted == NULL) {
         if (idps->nelts != 1) {
             return apr_psprintf(p, "the metadata holds %d SAML 2.0 IdPs; set "
@@ -215,8 +219,9 @@ static const char *read_signing_certs(apr_pool_t *p, xmlNodePtr role, apr_array_
     return out->nelts ? NULL : "the IdP entity has no signing certificate";
 }
 
-/* validUntil and cacheDuration may sit on the document element and on the
- * entity; the stricter value wins. */
+/* validUntil and cacheDuration may sit on the entity and on every group
+ * above it up to the document element (each limits everything below it);
+ * the stricter value wins. */
 static const char *read_lifetime(apr_pool_t *p, const xmlNode *n, ib_idp_md *md)
 {
     const char *until = ib_xml_attr(p, n, "validUntil");
@@ -250,9 +255,10 @@ static const char *read_entity(apr_pool_t *p, xmlNodePtr root, xmlNodePtr entity
         return "the IdP entity has no entityID";
     }
     xmlNodePtr role = idp_role(p, entity);
-    const char *err = read_lifetime(p, root, md);
-    if (err == NULL && entity != root) {
-        err = read_lifetime(p, entity, md);
+    const char *err = NULL;
+    for (xmlNodePtr n = entity; err == NULL && n != NULL && n->type == XML_ELEMENT_NODE;
+         n = n == root ? NULL : n->parent) {
+        err = read_lifetime(p, n, md);
     }
     if (err == NULL && rules->enforce_valid_until && md->valid_until != 0
         && md->valid_until <= rules->now) {
@@ -323,8 +329,12 @@ apr_interval_time_t ib_idp_md_refresh_delay(const ib_idp_md *md, int failures,
         if (md->cache_duration > 0 && md->cache_duration < d) {
             d = md->cache_duration;
         }
-        if (md->valid_until > now && (md->valid_until - now) / 4 * 3 < d) {
-            d = (md->valid_until - now) / 4 * 3;
+        if (md->valid_until != 0) {
+            /* No time left (a copy kept past its validUntil): as soon as allowed. */
+            apr_interval_time_t left = md->valid_until > now ? md->valid_until - now : 0;
+            if (left / 4 * 3 < d) {
+                d = left / 4 * 3;
+            }
         }
     }
     return d < min ? min : d > max ? max : d;

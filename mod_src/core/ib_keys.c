@@ -10,7 +10,6 @@
 #include "ib_keys.h"
 
 /* A certificate or key file larger than this is certainly not one. */
-#define IB_KEY_FILE_MAX (256 * 1024)
 
 static apr_status_t free_x509(void *data)
 {
@@ -24,7 +23,7 @@ static apr_status_t free_pkey(void *data)
     return APR_SUCCESS;
 }
 
-static const char *read_small_file(apr_pool_t *p, const char *path,
+const char *ib_read_small_file(apr_pool_t *p, const char *path,
                                    char **data, apr_size_t *len)
 {
     apr_finfo_t finfo;
@@ -217,7 +216,7 @@ const char *ib_cert_load_file(apr_pool_t *p, const char *path, ib_cert **out)
 {
     char *data;
     apr_size_t len;
-    const char *err = read_small_file(p, path, &data, &len);
+    const char *err = ib_read_small_file(p, path, &data, &len);
     if (err != NULL) {
         return err;
     }
@@ -286,7 +285,7 @@ const char *ib_sp_key_load(apr_pool_t *p, const char *key_path,
 {
     char *data;
     apr_size_t len;
-    const char *err = read_small_file(p, key_path, &data, &len);
+    const char *err = ib_read_small_file(p, key_path, &data, &len);
     if (err != NULL) {
         return err;
     }

@@ -29,6 +29,11 @@ typedef struct ib_sp_key {
     apr_time_t activate_at;    /* meaningful only when has_activate_at */
 } ib_sp_key;
 
+/* Reads a regular file of at most IB_KEY_FILE_MAX bytes (keys, certs, secrets)
+ * into pool memory, NUL-terminated. Returns NULL or a message naming it. */
+#define IB_KEY_FILE_MAX (256 * 1024)
+const char *ib_read_small_file(apr_pool_t *p, const char *path, char **data, apr_size_t *len);
+
 /* Loads exactly one certificate from PEM, bare Base64 DER or binary DER.
  * Refuses files holding a private key or more than one certificate.
  * Returns NULL or an error message naming the file and the fix. */

@@ -9,7 +9,10 @@
 #include <lasso/xml/saml-2.0/samlp2_logout_request.h>
 #include <lasso/xml/saml-2.0/samlp2_status_response.h>
 
+#include "ib_clock.h"
+#include "ib_metadata.h"
 #include "ib_saml_logout.h"
+#include "ib_url.h"
 
 const char *ib_saml_sp_take(apr_pool_t *p, ib_saml_sp *sp, apr_time_t now,
                             LassoServer **out, int *valid_idp_certs);
@@ -144,6 +147,81 @@ static int signature_refused(const char *message, int require_signed, int signat
     return !is_unsigned;
 }
 
+/* A value from the message for the log: printable ASCII, at most 200 bytes. */
+static const char *loggable(apr_pool_t *p, const char *s)
+{
+    size_t n = strlen(s);
+    char *out = apr_pstrndup(p, s, n > 200 ? 200 : n);
+    for (char *c = out; *c; c++) {
+        if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e) {
+            *c = '?';
+        }
+    }
+    return out;
+}
+
+/* Whether the message came by POST with an XML signature that verified. */
+static int signed_post(LassoProfile *profile, const char *message)
+{
+    return !ib_saml_message_is_query(message)
+           && lasso_profile_get_signature_status(profile) == 0;
+}
+
+/* Destination, when present, must be our callback, so a message the IdP
+ * addressed to another SP (or another app of ours) cannot be replayed here;
+ * a signed POST message must carry it (SAML Bindings 3.5.5.2). */
+static const char *check_destination(apr_pool_t *p, const ib_app *app, const char *what,
+                                     const char *destination, int is_signed_post)
+{
+    if (destination == NULL) {
+        return is_signed_post ? apr_psprintf(p, "the signed %s has no Destination", what)
+                              : NULL;
+    }
+    const char *callback = ib_url_join(p, &app->sp_base, IB_PATH_SLO);
+    if (strcmp(destination, callback) != 0) {
+        return apr_psprintf(p, "the %s Destination '%s' is not the logout callback '%s'", what,
+                            loggable(p, destination), callback);
+    }
+    return NULL;
+}
+
+/* IssueInstant must lie in [now - (IB_SLO_MAX_AGE + skew), now + skew] and a
+ * NotOnOrAfter (LogoutRequest only; NULL otherwise) must not have passed,
+ * give or take the skew. *until: the last instant at which a copy of the
+ * message would still pass these checks (how long to remember its ID). */
+static const char *check_times(apr_pool_t *p, const char *what, apr_time_t now,
+                               apr_interval_time_t skew, const char *issue_instant,
+                               const char *not_on_or_after, apr_time_t *until)
+{
+    apr_time_t ii, noa;
+    if (issue_instant == NULL || ib_time_parse_xsd(issue_instant, &ii) != APR_SUCCESS) {
+        return apr_psprintf(p, "the %s has no readable IssueInstant", what);
+    }
+    if (ii > now + skew) {
+        return apr_psprintf(p, "the %s is issued in the future (IssueInstant %s)", what,
+                            loggable(p, issue_instant));
+    }
+    if (ii < now - IB_SLO_MAX_AGE - skew) {
+        return apr_psprintf(p, "the %s is too old (IssueInstant %s, more than %d s before now "
+                            "plus the clock skew)", what, loggable(p, issue_instant),
+                            (int)apr_time_sec(IB_SLO_MAX_AGE));
+    }
+    *until = ii + IB_SLO_MAX_AGE + skew;
+    if (not_on_or_after != NULL) {
+        if (ib_time_parse_xsd(not_on_or_after, &noa) != APR_SUCCESS) {
+            return apr_psprintf(p, "the %s has an unreadable NotOnOrAfter", what);
+        }
+        if (now >= noa + skew) {
+            return apr_psprintf(p, "the %s has expired (NotOnOrAfter %s)", what,
+                                loggable(p, not_on_or_after));
+        }
+        if (noa + skew < *until) {
+            *until = noa + skew;
+        }
+    }
+    return NULL;
+}
+
 ib_slo_verdict ib_saml_logout_response(apr_pool_t *p, ib_saml_sp *sp, apr_time_t now,
                                        const char *message, int require_signed,
                                        const char **in_response_to, const char **reason)
@@ -174,16 +252,57 @@ ib_slo_verdict ib_saml_logout_response(apr_pool_t *p, ib_saml_sp *sp, apr_time_t
         v = IB_SLO_INVALID;
     } else {
         LassoSamlp2StatusResponse *resp = LASSO_SAMLP2_STATUS_RESPONSE(profile->response);
-        *in_response_to = resp->InResponseTo ? apr_pstrdup(p, resp->InResponseTo) : "";
-        if (status_failure(rc)) {
-            *reason = apr_psprintf(p, "the IdP answered the logout with a failure status: %s",
-                                   lasso_strerror(rc));
-            v = IB_SLO_STATUS_FAILED;
+        const ib_app *app = ib_saml_sp_app(sp);
+        apr_time_t until;
+        const char *bad = check_destination(p, app, "LogoutResponse", resp->Destination,
+                                            signed_post(profile, message));
+        if (bad == NULL) {
+            bad = check_times(p, "LogoutResponse", now, app->tenant->clock_skew,
+                              resp->IssueInstant, NULL, &until);
+        }
+        if (bad != NULL) {
+            *reason = bad;         /* the pending logout stays for a good answer */
+            v = IB_SLO_INVALID;
+        } else {
+            *in_response_to = resp->InResponseTo ? apr_pstrdup(p, resp->InResponseTo) : "";
+            if (status_failure(rc)) {
+                *reason = apr_psprintf(p, "the IdP answered the logout with a failure "
+                                       "status: %s", lasso_strerror(rc));
+                v = IB_SLO_STATUS_FAILED;
+            }
         }
     }
     g_object_unref(logout);
     ib_saml_sp_put(sp, server);
     return v;
+}
+
+/* Every SessionIndex of the request, once each: lasso keeps the first in
+ * req->SessionIndex and the others aside (SAML core 3.7.1: any number). */
+static apr_array_header_t *session_indexes(apr_pool_t *p, LassoSamlp2LogoutRequest *req)
+{
+    apr_array_header_t *out = apr_array_make(p, 2, sizeof(const char *));
+    GList *all = lasso_samlp2_logout_request_get_session_indexes(req);
+    for (GList *it = all; it != NULL; it = it->next) {
+        const char *si = it->data;
+        int seen = si == NULL;
+        for (int i = 0; !seen && i < out->nelts; i++) {
+            seen = strcmp(APR_ARRAY_IDX(out, i, const char *), si) == 0;
+        }
+        if (!seen) {
+            APR_ARRAY_PUSH(out, const char *) = apr_pstrdup(p, si);
+        }
+    }
+    g_list_free_full(all, g_free);
+    if (out->nelts == 0 && req->SessionIndex != NULL) {
+        APR_ARRAY_PUSH(out, const char *) = apr_pstrdup(p, req->SessionIndex);
+    }
+    return out;
+}
+
+static const char *pdup(apr_pool_t *p, const char *s)
+{
+    return s ? apr_pstrdup(p, s) : NULL;
 }
 
 const char *ib_saml_idp_logout(apr_pool_t *p, ib_saml_sp *sp, apr_time_t now,
@@ -204,6 +323,9 @@ const char *ib_saml_idp_logout(apr_pool_t *p, ib_saml_sp *sp, apr_time_t now,
     int rc = lasso_logout_process_request_msg(logout, (gchar *)message);
     LassoSamlp2LogoutRequest *req = rc == 0 && LASSO_IS_SAMLP2_LOGOUT_REQUEST(profile->request)
                                     ? LASSO_SAMLP2_LOGOUT_REQUEST(profile->request) : NULL;
+    LassoSamlp2RequestAbstract *ra = req ? LASSO_SAMLP2_REQUEST_ABSTRACT(req) : NULL;
+    ib_slo_request what;
+    memset(&what, 0, sizeof(what));
     if (rc != 0 || req == NULL) {
         err = apr_psprintf(p, "LogoutRequest refused: %s", rc ? lasso_strerror(rc)
                                                              : "unreadable request");
@@ -212,25 +334,42 @@ const char *ib_saml_idp_logout(apr_pool_t *p, ib_saml_sp *sp, apr_time_t now,
         err = "the LogoutRequest is not signed, or its signature does not verify";
     } else if (req->NameID == NULL || req->NameID->content == NULL) {
         err = "the LogoutRequest carries no NameID";
+    } else if (ra->ID == NULL || *ra->ID == '\0') {
+        err = "the LogoutRequest has no ID";
+    } else if ((err = check_destination(p, app, "LogoutRequest", ra->Destination,
+                                        signed_post(profile, message))) == NULL) {
+        err = check_times(p, "LogoutRequest", now, app->tenant->clock_skew, ra->IssueInstant,
+                          req->NotOnOrAfter, &what.replay_until);
+    }
+    int ended = 0;
+    if (err == NULL) {
+        /* Copies: the callback may keep them longer than lasso's objects live. */
+        what.id = apr_pstrdup(p, ra->ID);
+        what.who.tenant = app->tenant->name;
+        what.who.idp = ib_app_idp(app)->entity_id;
+        what.who.name_id = apr_pstrdup(p, req->NameID->content);
+        what.who.name_id_format = pdup(p, req->NameID->Format);
+        what.who.name_qualifier = pdup(p, req->NameID->NameQualifier);
+        what.who.sp_name_qualifier = pdup(p, req->NameID->SPNameQualifier);
+        what.who.session_index = pdup(p, req->SessionIndex);
+        what.session_indexes = session_indexes(p, req);
+        const char *refused = NULL;
+        ended = end(baton, &what, &refused);
+        if (ended < 0) {
+            err = refused ? refused : "the LogoutRequest was refused";
+        }
     }
     if (err == NULL) {
-        ib_session who;
-        memset(&who, 0, sizeof(who));
-        who.tenant = app->tenant->name;
-        who.idp = ib_app_idp(app)->entity_id;
-        who.name_id = req->NameID->content;
-        who.name_id_format = req->NameID->Format;
-        who.name_qualifier = req->NameID->NameQualifier;
-        who.sp_name_qualifier = req->NameID->SPNameQualifier;
-        who.session_index = req->SessionIndex;
-        if (end(baton, &who) > 0) {
+        if (ended > 0) {
             /* lasso answers Success only when a session matches the request; it
              * wants a SessionIndex in that session even when the IdP sent none
-             * (then it compares none: every session of the user ends). */
-            profile->session = session_for(ib_app_idp(app)->entity_id, who.name_id,
-                                           who.name_id_format, who.name_qualifier,
-                                           who.sp_name_qualifier,
-                                           who.session_index ? who.session_index : "*");
+             * (then it compares none: every session of the user ends). It
+             * compares the request's first SessionIndex only; the others were
+             * matched by `end`. */
+            profile->session = session_for(ib_app_idp(app)->entity_id, req->NameID->content,
+                                           req->NameID->Format, req->NameID->NameQualifier,
+                                           req->NameID->SPNameQualifier,
+                                           req->SessionIndex ? req->SessionIndex : "*");
         }
         /* Before validate_request: it builds the response and its signature setup. */
         lasso_profile_set_signature_hint(profile, LASSO_PROFILE_SIGNATURE_HINT_FORCE);

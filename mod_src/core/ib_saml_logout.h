@@ -28,23 +28,41 @@ typedef enum {
 } ib_slo_verdict;
 
 /* Checks a LogoutResponse: `message` is the POST field (Base64) or, for the
- * Redirect binding, the whole query string. *in_response_to is its
+ * Redirect binding, the whole query string. Signature, Destination and
+ * IssueInstant are checked as for ib_saml_idp_logout. *in_response_to is its
  * InResponseTo (to be matched to a pending logout by the caller). */
 ib_slo_verdict ib_saml_logout_response(apr_pool_t *p, ib_saml_sp *sp, apr_time_t now,
                                        const char *message, int require_signed,
                                        const char **in_response_to, const char **reason);
 
-/* Ends the sessions an IdP LogoutRequest names; returns how many ended. */
-typedef int ib_slo_end_sessions_fn(void *baton, const ib_session *who);
+/* What a verified IdP LogoutRequest asks for; every string is in the pool
+ * given to ib_saml_idp_logout. */
+typedef struct ib_slo_request {
+    const char *id;            /* the LogoutRequest ID (replay cache key, with who.idp) */
+    apr_time_t replay_until;   /* until when a copy would still pass the time checks */
+    ib_session who;            /* tenant, idp, NameID value/Format/qualifiers (SLO-9) */
+    apr_array_header_t *session_indexes; /* const char*: every SessionIndex; empty: all */
+} ib_slo_request;
 
-/* Verifies an IdP-initiated LogoutRequest, lets `end` destroy the matching
- * sessions, and builds the LogoutResponse (same binding the IdP used;
- * Success, or Responder when no session matched). Returns NULL with *out
- * filled, or an error (invalid request: no response is sent). */
+/* Ends the sessions an IdP LogoutRequest names; returns how many ended, or
+ * -1 with *refused set when the request must not be honoured (a replay). */
+typedef int ib_slo_end_sessions_fn(void *baton, const ib_slo_request *req,
+                                   const char **refused);
+
+/* Verifies an IdP-initiated LogoutRequest (signature, Destination = our
+ * callback, IssueInstant/NotOnOrAfter against now and the tenant's clock
+ * skew), lets `end` destroy the matching sessions, and builds the
+ * LogoutResponse (same binding the IdP used; Success, or Responder when no
+ * session matched). Returns NULL with *out filled, or an error (invalid or
+ * replayed request: no response is sent). */
 const char *ib_saml_idp_logout(apr_pool_t *p, ib_saml_sp *sp, apr_time_t now,
                                const char *message, int require_signed,
                                ib_slo_end_sessions_fn *end, void *baton,
                                ib_saml_outgoing *out);
+
+/* How long after its IssueInstant a logout message is still taken (plus the
+ * tenant's clock skew). */
+#define IB_SLO_MAX_AGE apr_time_from_sec(300)
 
 /* Whether a message string is a query (Redirect binding) rather than a POST value. */
 int ib_saml_message_is_query(const char *message);

@@ -135,6 +135,7 @@ const char *ib_session_encode(apr_pool_t *p, const ib_session *s)
     put_str(o, "spnq", s->sp_name_qualifier);
     put_str(o, "si", s->session_index);
     put_str(o, "ac", s->authn_class);
+    put_str(o, "idt", s->id_token);
     cJSON *id = cJSON_AddObjectToObject(o, "id");
     for (int i = 0; i < IB_ATTR_COUNT; i++) {
         put_str(id, ib_attr_field_names[i], s->identity.field[i]);
@@ -169,6 +170,7 @@ int ib_session_decode(apr_pool_t *p, const char *json, ib_session *out)
     out->sp_name_qualifier = get_str(p, o, "spnq");
     out->session_index = get_str(p, o, "si");
     out->authn_class = get_str(p, o, "ac");
+    out->id_token = get_str(p, o, "idt");
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id");
     for (int i = 0; i < IB_ATTR_COUNT; i++) {
         const char *v = get_str(p, id, ib_attr_field_names[i]);
@@ -195,6 +197,8 @@ const char *ib_pending_encode(apr_pool_t *p, const ib_pending *r)
     put_str(o, "st", r->state_hash);
     put_str(o, "h", r->host);
     put_time(o, "x", r->expires);
+    put_str(o, "n", r->nonce);
+    put_str(o, "cv", r->code_verifier);
     return finish(p, o);
 }
 
@@ -214,6 +218,8 @@ int ib_pending_decode(apr_pool_t *p, const char *json, ib_pending *out)
     out->state_hash = get_str(p, o, "st");
     out->host = get_str(p, o, "h");
     out->expires = get_time(o, "x");
+    out->nonce = get_str(p, o, "n");
+    out->code_verifier = get_str(p, o, "cv");
     cJSON_Delete(o);
     return out->tenant && out->app && out->request_id && out->acs_url && out->state_hash
            && out->return_url && out->relay && out->host && out->expires;

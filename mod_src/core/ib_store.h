@@ -27,6 +27,7 @@ typedef struct ib_session {
     const char *sp_name_qualifier;
     const char *session_index;
     const char *authn_class;
+    const char *id_token;       /* OIDC: the ID token, for id_token_hint at logout */
     ib_identity identity;
 } ib_session;
 
@@ -40,6 +41,8 @@ typedef struct ib_pending {
     const char *state_hash;     /* SHA-256 of the browser's state cookie */
     const char *host;
     apr_time_t expires;
+    const char *nonce;          /* OIDC only */
+    const char *code_verifier;  /* OIDC only: PKCE */
 } ib_pending;
 
 const char *ib_session_encode(apr_pool_t *p, const ib_session *s);

@@ -20,6 +20,9 @@ ib_registry *ib_registry_make(apr_pool_t *p)
 
 int ib_app_has_idp(const ib_app *app)
 {
+    if (app->oidc != NULL) {
+        return 1;       /* complete by construction: checked at finalize */
+    }
     const ib_idp *idp = ib_app_idp(app);
     return idp->entity_id != NULL && idp->sso_url != NULL && idp->certs->nelts > 0;
 }

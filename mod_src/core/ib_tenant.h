@@ -48,6 +48,8 @@ typedef struct ib_idp {
 } ib_idp;
 
 typedef struct ib_idp_source ib_idp_source;
+typedef struct ib_oidc_conf ib_oidc_conf;
+typedef struct ib_oidc_provider ib_oidc_provider;
 
 typedef struct ib_app {
     ib_tenant *tenant;
@@ -72,6 +74,8 @@ typedef struct ib_app {
     apr_array_header_t *idp_certs; /* ib_cert*; any valid one verifies */
     ib_idp pinned;                 /* the pinned values as a view, at finalize */
     ib_idp_source *md_source;      /* IdP metadata URL or file; NULL = pinned only */
+    ib_oidc_conf *oidc;            /* an OpenID Connect connection instead of SAML */
+    ib_oidc_provider *oidc_op;     /* its discovery and keys, made at post_config */
 } ib_app;
 
 struct ib_tenant {

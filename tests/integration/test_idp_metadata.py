@@ -402,3 +402,117 @@ def test_metadata_source_config_errors(httpd_factory, module_path, lines, messag
     proc = sp.httpd.configtest()
     assert proc.returncode != 0
     assert message in proc.stderr + proc.stdout, proc.stderr
+
+
+# ------------------------------------------------------------ https and IdBrokerIdPMetadataCA
+def _tls_files(directory: Path) -> tuple[Path, Path, Path]:
+    """A test CA and a server certificate it issued for 127.0.0.1, written as
+    ca.pem, server.crt and server.key in `directory`."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    import ipaddress
+
+    now = dt.datetime.now(dt.timezone.utc)
+    ca_key, srv_key = pki.private_key("rsa2048", 31), pki.private_key("rsa2048", 32)
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "IdBroker Test Metadata CA")])
+    ca = (x509.CertificateBuilder()
+          .subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number())
+          .not_valid_before(now - dt.timedelta(days=1))
+          .not_valid_after(now + dt.timedelta(days=30))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False,
+                                       key_encipherment=False, data_encipherment=False,
+                                       key_agreement=False, key_cert_sign=True, crl_sign=True,
+                                       encipher_only=False, decipher_only=False), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()),
+                         critical=False)
+          .sign(ca_key, hashes.SHA256()))
+    srv = (x509.CertificateBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+           .issuer_name(ca_name)
+           .public_key(srv_key.public_key())
+           .serial_number(x509.random_serial_number())
+           .not_valid_before(now - dt.timedelta(days=1))
+           .not_valid_after(now + dt.timedelta(days=30))
+           .add_extension(x509.SubjectAlternativeName(
+               [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
+               critical=False)
+           .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+           .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+           .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+                          critical=False)
+           .sign(ca_key, hashes.SHA256()))
+    ca_path, crt_path, key_path = directory / "ca.pem", directory / "server.crt", directory / "server.key"
+    ca_path.write_bytes(pki.cert_pem(ca))
+    ca_path.chmod(0o644)
+    crt_path.write_bytes(pki.cert_pem(srv))
+    key_path.write_bytes(pki.key_pem(srv_key))
+    key_path.chmod(0o600)
+    return ca_path, crt_path, key_path
+
+
+def https_metadata_server(directory: Path) -> tuple[MetadataServer, str, Path]:
+    """A MetadataServer whose connections speak TLS with a certificate from a
+    test CA no system store knows. Returns (server, https URL, CA file)."""
+    import ssl
+
+    ca_path, crt_path, key_path = _tls_files(directory)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(crt_path, key_path)
+    server = MetadataServer()
+    plain_accept = server.httpd.get_request
+
+    def tls_accept():
+        conn, addr = plain_accept()
+        conn.settimeout(5)
+        # A client that refuses the certificate makes this raise an SSLError
+        # (an OSError), which socketserver drops quietly.
+        return ctx.wrap_socket(conn, server_side=True), addr
+
+    server.httpd.get_request = tls_accept
+    return server, f"https://127.0.0.1:{server.httpd.server_address[1]}/md.xml", ca_path
+
+
+def test_https_metadata_is_verified_against_the_configured_ca(httpd_factory, module_path, keys):
+    """Over https, unsigned metadata is allowed, but only from a server whose
+    certificate verifies: against the system store (which knows no test CA)
+    the fetch fails before any request is sent; with IdBrokerIdPMetadataCA
+    naming the CA it succeeds and sign-in works."""
+    old, _, _ = keys
+    tls_dir = Path(tempfile.mkdtemp(prefix="idbroker-md-tls-", dir="/tmp"))
+    tls_dir.chmod(0o755)
+    server, url, ca_path = https_metadata_server(tls_dir)
+    try:
+        server.body = metadata([old], signer=None)
+        lines = (f"        IdBrokerIdPMetadataURL {url}\n"
+                 "        IdBrokerIdPMetadataRefresh 1 2\n"
+                 "        IdBrokerIdPMetadataTimeout 2\n")
+
+        # (a) No IdBrokerIdPMetadataCA: the TLS handshake fails verification.
+        sp = make_sp(httpd_factory, module_path, old, lines)
+        st = sp.wait_state(lambda st: not st.get("ok") and st.get("failures", 0) >= 1)
+        assert "certificate" in st["outcome"], st
+        log = sp.httpd.error_log()
+        assert f"refresh from {url} failed" in log and "certificate" in log, log[-2000:]
+        assert server.hits == 0                      # no HTTP request went out
+        r = get(sp.tenant.portal, session=requests.Session())
+        assert r.status_code == 503 and "Sign-in Is Not Configured" in r.text
+        sp.httpd.stop()
+
+        # (b) With IdBrokerIdPMetadataCA: fetched, and sign-in works.
+        sp = make_sp(httpd_factory, module_path, old,
+                     lines + "        IdBrokerIdPMetadataCA {dir}/ca.pem\n", start=False)
+        shutil.copyfile(ca_path, sp.td.root / "ca.pem")
+        (sp.td.root / "ca.pem").chmod(0o644)
+        sp.httpd.start()
+        st = sp.wait_state(lambda st: st.get("ok"))
+        assert st["outcome"] in ("updated", "unchanged"), st
+        assert server.hits >= 1
+        r = sp.sign_in(old)
+        assert signed_in(r), (r.status_code, r.text, sp.httpd.error_log()[-2000:])
+    finally:
+        server.close()
+        shutil.rmtree(tls_dir, ignore_errors=True)

@@ -13,6 +13,7 @@ Run: /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration/test_lo
 """
 from __future__ import annotations
 
+import datetime as dt
 import re
 import secrets
 from urllib.parse import urljoin
@@ -380,7 +381,8 @@ def idp_logout(ten, s, binding: str, *, sign: bool = True, idp: t.TestIdp | None
     """The IdP's LogoutRequest delivered to the SP; returns (response, request ID)."""
     idp = idp or ten.idp
     kw.setdefault("name_id", UPN)
-    xml = idp.logout_request(destination=ten.callback, sign=sign and binding == "post", **kw)
+    kw.setdefault("destination", ten.callback)
+    xml = idp.logout_request(sign=sign and binding == "post", **kw)
     rid = t._parse(xml).get("ID")
     if binding == "post":
         r = post(ten.callback, session=s, data=t.TestIdp.post_form_for("SAMLRequest", xml,
@@ -514,6 +516,275 @@ def test_idp_logout_is_per_tenant(sp, s):
     check_logout_response(sp, sp["post"], r, "post", rid, t.SUCCESS)
     assert not cookie_works(sp["post"], c_post)
     assert cookie_works(sp["lax"], c_lax)
+
+
+# ============ 5b. what a logout message must say: Destination, time, once only
+EVIL_CALLBACK = "https://evil.example/cb"
+
+
+def ago(**kw) -> dt.datetime:
+    """A UTC instant relative to now (negative kw: the past)."""
+    return dt.datetime.now(t.UTC) + dt.timedelta(**kw)
+
+
+def deliver_request(ten, s, xml: str, binding: str):
+    """A LogoutRequest built with sign=(binding == "post"), as idp_logout sends it."""
+    return deliver(ten, s, xml, "SAMLRequest", binding, IDP_RELAY)
+
+
+@pytest.mark.parametrize("binding", ["post", "redirect"])
+@pytest.mark.parametrize("case", ["evil", "other-tenant", "no-path", "missing-signed-post"])
+def test_idp_logout_request_for_another_destination_refused(sp, s, binding, case):
+    """SAML Bindings 3.4.5.2/3.5.5.2: a LogoutRequest the IdP addressed
+    elsewhere (another SP, another app of ours) does not end sessions here;
+    a signed POST one must say where it goes."""
+    ten = sp["post"]
+    user = f"dest-{case}-{binding}@example.test"
+    cookie = sign_in(sp, ten, s, name_id=user)
+    destination = {"evil": EVIL_CALLBACK, "other-tenant": sp["lax"].callback,
+                   "no-path": ten.base + "/", "missing-signed-post": None}[case]
+    if case == "missing-signed-post" and binding == "redirect":
+        # the control: Destination is optional where no XML signature binds it
+        r, rid = idp_logout(ten, s, binding, name_id=user, destination=None)
+        check_logout_response(sp, ten, r, binding, rid, t.SUCCESS)
+        assert not cookie_works(ten, cookie)
+        return
+    r, _ = idp_logout(ten, s, binding, name_id=user, destination=destination)
+    assert_error_page(sp, r, "LogoutRequest")
+    assert_error_page(sp, r, "Destination")
+    assert cookie_works(ten, cookie)
+    no_crash(sp)
+
+
+def test_idp_logout_request_without_destination_unsigned_when_allowed(sp, s):
+    """IdBrokerRequireSignedLogout Off: an unsigned POST LogoutRequest may
+    leave Destination out (only a signed one must carry it)."""
+    ten = sp["lax"]
+    user = "lax-no-destination@example.test"
+    cookie = sign_in(sp, ten, s, name_id=user)
+    r, rid = idp_logout(ten, s, "post", sign=False, name_id=user, destination=None)
+    check_logout_response(sp, ten, r, "post", rid, t.SUCCESS)
+    assert not cookie_works(ten, cookie)
+    # ... but a signed one may not, there either
+    cookie = sign_in(sp, ten, s, name_id=user)
+    r, _ = idp_logout(ten, s, "post", name_id=user, destination=None)
+    assert_error_page(sp, r, "the signed LogoutRequest has no Destination")
+    assert cookie_works(ten, cookie)
+
+
+@pytest.mark.parametrize("binding", ["post", "redirect"])
+@pytest.mark.parametrize("case", ["evil", "other-tenant", "missing-signed-post"])
+def test_logout_response_for_another_destination_refused(sp, s, binding, case):
+    ten = sp["post"]
+    _, _, msg = start_logout(sp, ten, s)
+    req_id = msg.root.get("ID")
+    destination = {"evil": EVIL_CALLBACK, "other-tenant": sp["lax"].callback,
+                   "missing-signed-post": None}[case]
+    xml = ten.idp.logout_response(destination=destination, in_response_to=req_id,
+                                  sign=binding == "post")
+    r = deliver(ten, s, xml, "SAMLResponse", binding, msg.relay_state)
+    if case == "missing-signed-post" and binding == "redirect":
+        assert r.status_code == 303 and r.headers["Location"] == POST_LOGOUT, r.text
+        return
+    assert_error_page(sp, r, "Destination")
+    # refused answers leave the pending logout for the real one
+    good = ten.idp.logout_response(destination=ten.callback, in_response_to=req_id)
+    r = deliver(ten, s, good, "SAMLResponse", "post", msg.relay_state)
+    assert r.status_code == 303 and r.headers["Location"] == POST_LOGOUT, r.text
+
+
+def test_unsigned_logout_response_without_destination_when_allowed(sp, s):
+    ten = sp["lax"]
+    _, _, msg = start_logout(sp, ten, s)
+    xml = ten.idp.logout_response(destination=None, in_response_to=msg.root.get("ID"),
+                                  sign=False)
+    r = deliver(ten, s, xml, "SAMLResponse", "post", msg.relay_state)
+    assert r.status_code == 303 and r.headers["Location"] == POST_LOGOUT, r.text
+
+
+# IssueInstant within [now - (5 min + skew), now + skew], NotOnOrAfter not
+# passed (give or take the skew); the tenants keep the default 120 s skew.
+STALE_REQUESTS = {
+    # case: (IssueInstant offset, NotOnOrAfter offset or None to omit, reason)
+    "expired-2h": (dict(hours=-2), dict(hours=-2, minutes=5), "too old"),
+    "old-without-not-on-or-after": (dict(minutes=-30), None, "too old"),
+    "not-on-or-after-passed": (dict(minutes=-4), dict(minutes=-3), "expired"),
+    "issued-in-the-future": (dict(minutes=10), dict(minutes=15), "future"),
+}
+FRESH_ENOUGH = {
+    # inside the window only thanks to the clock skew
+    "issued-6-min-ago": (dict(minutes=-6), None),
+    "issued-1-min-ahead": (dict(minutes=1), dict(minutes=6)),
+    "not-on-or-after-1-min-ago": (dict(minutes=-3), dict(minutes=-1)),
+}
+
+
+def _at(offset):
+    return None if offset is None else ago(**offset)
+
+
+@pytest.mark.parametrize("binding", ["post", "redirect"])
+@pytest.mark.parametrize("case", list(STALE_REQUESTS))
+def test_stale_idp_logout_request_refused(sp, s, binding, case):
+    ten = sp["post"]
+    user = f"stale-{case}-{binding}@example.test"
+    cookie = sign_in(sp, ten, s, name_id=user)
+    issued, noa, reason = STALE_REQUESTS[case]
+    r, _ = idp_logout(ten, s, binding, name_id=user, now=ago(**issued),
+                      not_on_or_after=_at(noa))
+    assert_error_page(sp, r, reason)
+    assert cookie_works(ten, cookie)
+    no_crash(sp)
+
+
+@pytest.mark.parametrize("case", list(FRESH_ENOUGH))
+def test_idp_logout_request_within_the_clock_skew_accepted(sp, s, case):
+    ten = sp["post"]
+    user = f"skew-{case}@example.test"
+    cookie = sign_in(sp, ten, s, name_id=user)
+    issued, noa = FRESH_ENOUGH[case]
+    r, rid = idp_logout(ten, s, "post", name_id=user, now=ago(**issued),
+                        not_on_or_after=_at(noa))
+    check_logout_response(sp, ten, r, "post", rid, t.SUCCESS)
+    assert not cookie_works(ten, cookie)
+
+
+@pytest.mark.parametrize("case", ["no-issue-instant", "garbage-issue-instant",
+                                  "garbage-not-on-or-after"])
+def test_unreadable_times_refused(sp, s, case):
+    """Times the module cannot read (in a message whose query signature is
+    good) are refused, never guessed."""
+    ten = sp["post"]
+    user = f"times-{case}@example.test"
+    cookie = sign_in(sp, ten, s, name_id=user)
+    xml = ten.idp.logout_request(destination=ten.callback, name_id=user, sign=False)
+    root = t._parse(xml)
+    if case == "no-issue-instant":
+        del root.attrib["IssueInstant"]
+    elif case == "garbage-issue-instant":
+        root.set("IssueInstant", "yesterday\nat noon")
+    else:
+        root.set("NotOnOrAfter", "2099-13-45T99:99:99")
+    r = deliver_request(ten, s, etree.tostring(root).decode(), "redirect")
+    assert_error_page(sp, r, "LogoutRequest")
+    assert cookie_works(ten, cookie)
+    no_crash(sp)
+
+
+@pytest.mark.parametrize("binding", ["post", "redirect"])
+@pytest.mark.parametrize("case", ["expired-2h", "issued-in-the-future"])
+def test_stale_logout_response_refused(sp, s, binding, case):
+    ten = sp["post"]
+    _, _, msg = start_logout(sp, ten, s)
+    issued = {"expired-2h": dict(hours=-2), "issued-in-the-future": dict(minutes=10)}[case]
+    xml = ten.idp.logout_response(destination=ten.callback, in_response_to=msg.root.get("ID"),
+                                  now=ago(**issued), sign=binding == "post")
+    r = deliver(ten, s, xml, "SAMLResponse", binding, msg.relay_state)
+    assert_error_page(sp, r, "too old" if case == "expired-2h" else "future")
+
+
+@pytest.mark.parametrize("binding", ["post", "redirect"])
+def test_replayed_idp_logout_request_refused(sp, s, binding):
+    """The same signed LogoutRequest twice: the first ends the session, the
+    copy (here after the user signed in again) is refused with an error
+    page and ends nothing."""
+    ten = sp["post"]
+    user = f"replay-{binding}@example.test"
+    cookie = sign_in(sp, ten, s, name_id=user, session_index="_si-replay-" + binding)
+    xml = ten.idp.logout_request(destination=ten.callback, name_id=user,
+                                 session_index="_si-replay-" + binding,
+                                 sign=binding == "post")
+    rid = t._parse(xml).get("ID")
+    first = deliver_request(ten, s, xml, binding)
+    check_logout_response(sp, ten, first, binding, rid, t.SUCCESS)
+    assert not cookie_works(ten, cookie)
+    again_cookie = sign_in(sp, ten, browser(), name_id=user,
+                           session_index="_si-replay-" + binding)
+    mark = len(sp.log())
+    for who in (s, browser()):
+        r = deliver_request(ten, who, xml, binding)
+        assert_error_page(sp, r, "already processed (replay)")
+        assert "SAMLResponse" not in r.text
+    assert rid in log_since(sp, mark)
+    assert "event=logout outcome=idp-initiated" not in log_since(sp, mark)
+    assert cookie_works(ten, again_cookie)
+    # another request of the IdP (new ID) still works
+    r, rid2 = idp_logout(ten, s, binding, name_id=user, session_index="_si-replay-" + binding)
+    check_logout_response(sp, ten, r, binding, rid2, t.SUCCESS)
+    assert not cookie_works(ten, again_cookie)
+
+
+def test_refused_idp_logout_request_does_not_use_up_its_id(sp, s):
+    """Only a request that passed every check is remembered: a copy of a
+    request ID that arrived misaddressed first does not block the real one."""
+    ten = sp["post"]
+    user = "replay-order@example.test"
+    cookie = sign_in(sp, ten, s, name_id=user)
+    rid = t.new_id()
+    bad = ten.idp.logout_request(destination=EVIL_CALLBACK, name_id=user, request_id=rid)
+    assert_error_page(sp, deliver_request(ten, s, bad, "post"), "Destination")
+    good = ten.idp.logout_request(destination=ten.callback, name_id=user, request_id=rid)
+    r = deliver_request(ten, s, good, "post")
+    check_logout_response(sp, ten, r, "post", rid, t.SUCCESS)
+    assert not cookie_works(ten, cookie)
+
+
+@pytest.mark.parametrize("binding", ["post", "redirect"])
+@pytest.mark.parametrize("order", ["listed-first", "listed-last", "unknown-first"])
+def test_idp_logout_ends_every_listed_session_index(sp, s, binding, order):
+    """SAML core 3.7.1: SessionIndex occurs any number of times; each listed
+    sign-in ends, the others of the same user stay."""
+    ten = sp["post"]
+    user = f"multi-{order}-{binding}@example.test"
+    tag = secrets.token_hex(4)
+    cookies = {name: sign_in(sp, ten, browser(), name_id=user,
+                             session_index=f"_si-{name}-{tag}")
+               for name in ("a", "b", "c")}
+    listed = {"listed-first": ["a", "b"], "listed-last": ["b", "a"],
+              "unknown-first": ["nobody", "b", "a"]}[order]
+    mark = len(sp.log())
+    r, rid = idp_logout(ten, s, binding, name_id=user,
+                        session_index=[f"_si-{name}-{tag}" for name in listed])
+    check_logout_response(sp, ten, r, binding, rid, t.SUCCESS)
+    assert not cookie_works(ten, cookies["a"])
+    assert not cookie_works(ten, cookies["b"])
+    assert cookie_works(ten, cookies["c"])
+    assert "2 session(s) ended" in log_since(sp, mark), log_since(sp, mark)
+
+
+# (sign-in NameID shape, its Format / NameQualifier, the LogoutRequest's, ends?)
+TRANSIENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient"
+NAMEID_MATCH_CASES = {
+    "same-format": ("entra", (t.NAMEID_EMAIL, None), (t.NAMEID_EMAIL, None), True),
+    "other-format": ("entra", (t.NAMEID_EMAIL, None), (PERSISTENT, None), False),
+    "transient-vs-persistent": ("plain", (PERSISTENT, None), (TRANSIENT, None),
+                                False),
+    "adfs-no-format-at-sign-in": ("adfs", (None, None), (t.NAMEID_EMAIL, None), True),
+    "no-format-in-request": ("entra", (t.NAMEID_EMAIL, None), (None, None), True),
+    "okta-unspecified-at-sign-in": ("okta", (t.NAMEID_UNSPECIFIED, "https://acme.okta.example"),
+                                    (t.NAMEID_EMAIL, "https://acme.okta.example"), True),
+    "okta-same": ("okta", (t.NAMEID_UNSPECIFIED, "https://acme.okta.example"),
+                  (t.NAMEID_UNSPECIFIED, None), True),
+    "other-name-qualifier": ("okta", (t.NAMEID_UNSPECIFIED, "https://acme.okta.example"),
+                             (t.NAMEID_UNSPECIFIED, "https://other.okta.example"), False),
+}
+
+
+@pytest.mark.parametrize("binding", ["post", "redirect"])
+@pytest.mark.parametrize("case", list(NAMEID_MATCH_CASES))
+def test_idp_logout_name_id_format_must_match(sp, s, binding, case):
+    """The LogoutRequest's NameID must be the principal's (SAML core
+    3.7.3.1): a Format (or qualifier) both sides carry must agree; a side
+    without one, or the unspecified Format, is no mismatch."""
+    ten = sp["post"]
+    shape, (fmt, nq), (req_fmt, req_nq), ends = NAMEID_MATCH_CASES[case]
+    user = f"fmt-{case}-{binding}@example.test"
+    cookie = sign_in(sp, ten, s, shape=shape, name_id=user, name_id_format=fmt,
+                     name_qualifier=nq)
+    r, rid = idp_logout(ten, s, binding, shape=shape, name_id=user, name_id_format=req_fmt,
+                        name_qualifier=req_nq)
+    check_logout_response(sp, ten, r, binding, rid, t.SUCCESS if ends else t.STATUS_RESPONDER)
+    assert cookie_works(ten, cookie) != ends
 
 
 # ====================================================== 6. the return target

@@ -24,7 +24,11 @@ int main(void)
     srunner_add_suite(sr, redirect_suite());
     srunner_add_suite(sr, identity_suite());
     srunner_add_suite(sr, store_suite());
+    srunner_add_suite(sr, seal_suite());
     srunner_add_suite(sr, saml_suite());
+    srunner_add_suite(sr, idp_metadata_suite());
+    srunner_add_suite(sr, status_suite());
+    srunner_add_suite(sr, jose_suite());
 
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

@@ -27,8 +27,12 @@ Suite *conf_suite(void);     /* test_conf.c */
 Suite *metadata_suite(void); /* test_metadata.c */
 Suite *redirect_suite(void); /* test_redirect.c: ib_url_check_target */
 Suite *identity_suite(void); /* test_identity.c */
+Suite *seal_suite(void);     /* test_seal.c */
 Suite *store_suite(void);    /* test_store.c: ib_store and ib_codec */
 Suite *saml_suite(void);     /* test_saml.c: ib_saml_parse_response */
+Suite *idp_metadata_suite(void); /* test_idp_metadata.c: IdP metadata, ib_http */
+Suite *status_suite(void);   /* test_status.c: the operator status page */
+Suite *jose_suite(void);     /* test_jose.c: JWKS, JWS, ib_codec base64url */
 
 /* Called once by main(): makes the root temp dir and registers its removal. */
 void test_support_init(void);
