@@ -164,9 +164,30 @@ static apr_status_t put_unlocked(ib_cache *c, server_rec *s, apr_pool_t *p,
     if (strlen(value) > ENTRY_MAX) {
         return APR_ENOSPC;  /* would be cut short on the way back */
     }
-    return c->provider->store(c->instance, s, (const unsigned char *)key,
-                              (unsigned int)strlen(key), expiry,
-                              (unsigned char *)value, (unsigned int)strlen(value), p);
+    apr_status_t rv = c->provider->store(c->instance, s, (const unsigned char *)key,
+                                         (unsigned int)strlen(key), expiry,
+                                         (unsigned char *)value, (unsigned int)strlen(value), p);
+    /* A failed write is a failure, whatever status the provider passes on
+     * (redis: APR_NOTFOUND for a dead server), never "absent" or "exists". */
+    return rv == APR_SUCCESS || rv == APR_ENOSPC ? rv : APR_EGENERAL;
+}
+
+/* APR's redis and memcache clients mark a server dead after one failure
+ * and then answer reads with "not found" without asking it, for seconds.
+ * A miss from a network store is therefore checked with one throw-away
+ * write: if that fails too, the store is down, not the key absent. Misses
+ * are rare (a cookie or state that should exist), so this costs little. */
+static apr_status_t confirm_miss(ib_cache *c, server_rec *s, apr_pool_t *p, apr_status_t rv)
+{
+    if (rv != APR_NOTFOUND || node_local(c)) {
+        return rv;
+    }
+    apr_status_t probe = c->provider->store(c->instance, s, (const unsigned char *)"0.idb:probe",
+                                            11, apr_time_now() + apr_time_from_sec(60),
+                                            (unsigned char *)"1", 1, p);
+    /* mod_socache_redis passes on apr_redis's status, which for a dead server
+     * is APR_NOTFOUND ("socket not in poll list") even for a write. */
+    return probe == APR_SUCCESS ? APR_NOTFOUND : APR_EGENERAL;
 }
 
 apr_status_t ib_cache_get(ib_cache *c, server_rec *s, apr_pool_t *p, const char *key,
@@ -174,7 +195,7 @@ apr_status_t ib_cache_get(ib_cache *c, server_rec *s, apr_pool_t *p, const char 
 {
     int locked = needs_lock(c);
     if (locked) lock(c);
-    apr_status_t rv = get_unlocked(c, s, p, key, value);
+    apr_status_t rv = confirm_miss(c, s, p, get_unlocked(c, s, p, key, value));
     if (locked) unlock(c);
     return rv;
 }
@@ -203,7 +224,7 @@ apr_status_t ib_cache_take(ib_cache *c, server_rec *s, apr_pool_t *p, const char
                            const char **value)
 {
     lock(c);
-    apr_status_t rv = get_unlocked(c, s, p, key, value);
+    apr_status_t rv = confirm_miss(c, s, p, get_unlocked(c, s, p, key, value));
     if (rv == APR_SUCCESS) {
         c->provider->remove(c->instance, s, (const unsigned char *)key,
                             (unsigned int)strlen(key), p);

@@ -306,6 +306,10 @@ int ib_handle_logout(request_rec *r, const ib_app *app)
     const char *why = NULL;
     const char *cookie = ib_cookie_get(r, IB_SESSION_COOKIE);
     if (!ib_session_load(r, sc, app, &s, &why)) {
+        if (why == ib_session_store_down) {
+            /* Saying "signed out" would leave the session alive in the store. */
+            return ib_cache_unavailable(r, sc->cache, APR_EGENERAL, "end a session");
+        }
         return redirect_to(r, t->post_logout_url); /* nothing to end */
     }
     if (r->method_number == M_GET) {

@@ -228,6 +228,10 @@ static const char *verify_id_token(cb_ctx *c, ib_oidc_snapshot **snap, const cha
         ib_oidc_snapshot *again;
         const char *e = snapshot(c->r, c->app, 1, &again);
         if (e == NULL && again != *snap) {
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, c->r, "mod_auth_idbroker: tenant=%s "
+                          "the ID token's key is unknown (%s): JWKS refetched from %s, "
+                          "%d keys", c->app->tenant->name, err ? err : "-",
+                          again->discovery->jwks_uri, again->keys->nelts);
             *snap = again;
             st = ib_jws_verify(c->r->pool, id_token, again->keys, &policy, jws, &err);
         }

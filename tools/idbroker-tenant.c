@@ -2,19 +2,33 @@
  *
  *   idbroker-tenant new NAME --sp-base URL [--scoped] [--signin-id ID] [--dir DIR]
  *   idbroker-tenant metadata FILE [--app primary|custom-domain] [--at YYYY-MM-DDTHH:MM:SSZ]
+ *   idbroker-tenant oidc-check FILE [--app primary|custom-domain]
+ *   idbroker-tenant add-app FILE custom-domain --sp-base URL [--scoped]
+ *   idbroker-tenant rotate-key FILE --at YYYY-MM-DDTHH:MM:SSZ [--dir DIR]
+ *   idbroker-tenant show FILE [--app primary|custom-domain]
+ *   idbroker-tenant check FILE
  *
  * `new` makes what a tenant needs before its IdP is set up: a scope GUID when
  * asked, an RSA-3072 SP key with a one-year self-signed certificate, and a
  * commented conf file. `metadata` prints the SP metadata the server would
  * serve for that file, so the IdP side can be configured before the SP is
- * live. Both reuse the module's own core, so they accept and refuse exactly
- * what httpd does. */
+ * live; `show` prints the same facts as the values an IdP console asks for.
+ * `add-app` and `rotate-key` edit an existing file: they insert their lines
+ * and keep every other byte, and the result replaces the file only once it
+ * reads back cleanly. `check` validates a file on its own. All of them read
+ * files with the module's own core, so they accept and refuse exactly what
+ * httpd does. */
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <apr_file_io.h>
 #include <apr_general.h>
+#include <apr_lib.h>
 #include <apr_strings.h>
 #include <libxml/parser.h>
 #include <openssl/err.h>
@@ -25,6 +39,7 @@
 
 #include "core/ib_clock.h"
 #include "core/ib_conf.h"
+#include "core/ib_expiry.h"
 #include "core/ib_http.h"
 #include "core/ib_jose.h"
 #include "core/ib_metadata.h"
@@ -34,6 +49,8 @@
 
 #define SP_KEY_BITS 3072
 #define SP_CERT_DAYS 365
+#define SP_CERT_LIFETIME ((long)SP_CERT_DAYS * 24 * 3600)
+#define CONF_FILE_MAX (1024 * 1024) /* what the module's reader accepts, too */
 #define EXIT_USAGE 2
 
 static void usage(FILE *out)
@@ -42,7 +59,11 @@ static void usage(FILE *out)
           "  idbroker-tenant new NAME --sp-base URL [--scoped] [--signin-id ID] [--dir DIR]\n"
           "  idbroker-tenant metadata FILE [--app primary|custom-domain]"
           " [--at YYYY-MM-DDTHH:MM:SSZ]\n"
-          "  idbroker-tenant oidc-check FILE [--app primary|custom-domain]\n", out);
+          "  idbroker-tenant oidc-check FILE [--app primary|custom-domain]\n"
+          "  idbroker-tenant add-app FILE custom-domain --sp-base URL [--scoped]\n"
+          "  idbroker-tenant rotate-key FILE --at YYYY-MM-DDTHH:MM:SSZ [--dir DIR]\n"
+          "  idbroker-tenant show FILE [--app primary|custom-domain]\n"
+          "  idbroker-tenant check FILE\n", out);
 }
 
 static int fail(const char *msg)
@@ -61,7 +82,8 @@ typedef struct {
     int scoped;
 } new_args;
 
-static X509 *self_signed_cert(EVP_PKEY *key, const char *common_name)
+/* A self-signed certificate for key, valid from now for `lifetime` seconds. */
+static X509 *self_signed_cert(EVP_PKEY *key, const char *common_name, long lifetime)
 {
     X509 *x = X509_new();
     unsigned char serial[16];
@@ -72,7 +94,7 @@ static X509 *self_signed_cert(EVP_PKEY *key, const char *common_name)
     BN_free(bn);
     X509_set_version(x, 2);
     X509_gmtime_adj(X509_getm_notBefore(x), 0);
-    X509_gmtime_adj(X509_getm_notAfter(x), (long)SP_CERT_DAYS * 24 * 3600);
+    X509_gmtime_adj(X509_getm_notAfter(x), lifetime);
     X509_set_pubkey(x, key);
     X509_NAME *name = X509_get_subject_name(x);
     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
@@ -194,7 +216,7 @@ static int cmd_new(apr_pool_t *p, const new_args *a)
         return fail("the random generator failed");
     }
     EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)SP_KEY_BITS);
-    X509 *cert = key ? self_signed_cert(key, base.host) : NULL;
+    X509 *cert = key ? self_signed_cert(key, base.host, SP_CERT_LIFETIME) : NULL;
     const char *key_rel = apr_pstrcat(p, key_dir_rel, "/sp-signing.key", NULL);
     const char *cert_rel = apr_pstrcat(p, key_dir_rel, "/sp-signing.crt", NULL);
     int ok = cert != NULL
@@ -217,11 +239,41 @@ static int cmd_new(apr_pool_t *p, const new_args *a)
     return 0;
 }
 
-/* ---- metadata ------------------------------------------------------------- */
+/* ---- reading tenant files ------------------------------------------------ */
 
+/* Warnings go to stderr as FILE:LINE: message. While a command validates a
+ * temporary copy, warn_baton holds the name of the file the copy replaces, so
+ * messages name the operator's file, not the copy. */
 static void print_warning(ib_conf_ctx *ctx, const char *message)
 {
-    fprintf(stderr, "idbroker-tenant: warning: %s:%d: %s\n", ctx->file, ctx->line, message);
+    const char *file = ctx->warn_baton ? (const char *)ctx->warn_baton : ctx->file;
+    fprintf(stderr, "idbroker-tenant: warning: %s:%d: %s\n", file, ctx->line, message);
+}
+
+/* Reads FILE with the module's reader; it must hold exactly one tenant.
+ * With quiet, warnings are dropped (a command that re-reads its result
+ * reports them once, then). */
+static const char *load_tenant(apr_pool_t *p, const char *file, int quiet, ib_conf_ctx *ctx,
+                               const ib_tenant **out)
+{
+    ib_conf_init(ctx, p, ib_registry_make(p));
+    ctx->warn = quiet ? NULL : print_warning;
+    const char *err = ib_conf_read_file(ctx, file);
+    if (err != NULL) {
+        return err;
+    }
+    if (ctx->reg->tenants->nelts != 1) {
+        return apr_psprintf(p, "%s defines %d tenants; give a file with exactly one", file,
+                            ctx->reg->tenants->nelts);
+    }
+    *out = APR_ARRAY_IDX(ctx->reg->tenants, 0, const ib_tenant *);
+    return NULL;
+}
+
+static const ib_app *app_of_kind(const ib_tenant *t, const char *app_kind)
+{
+    return strcmp(app_kind, IB_APP_PRIMARY) == 0 ? t->primary
+           : strcmp(app_kind, IB_APP_CUSTOM_DOMAIN) == 0 ? t->custom_domain : NULL;
 }
 
 /* Reads FILE (exactly one tenant) and picks its app of kind app_kind. */
@@ -229,21 +281,16 @@ static const char *load_app(apr_pool_t *p, const char *file, const char *app_kin
                             const ib_app **out)
 {
     ib_conf_ctx ctx;
-    ib_conf_init(&ctx, p, ib_registry_make(p));
-    ctx.warn = print_warning;
-    const char *err = ib_conf_read_file(&ctx, file);
+    const ib_tenant *t;
+    const char *err = load_tenant(p, file, 0, &ctx, &t);
     if (err != NULL) {
         return err;
     }
-    if (ctx.reg->tenants->nelts != 1) {
-        return apr_psprintf(p, "%s defines %d tenants; give a file with exactly one", file,
-                            ctx.reg->tenants->nelts);
-    }
-    const ib_tenant *t = APR_ARRAY_IDX(ctx.reg->tenants, 0, const ib_tenant *);
-    *out = strcmp(app_kind, IB_APP_PRIMARY) == 0 ? t->primary
-           : strcmp(app_kind, IB_APP_CUSTOM_DOMAIN) == 0 ? t->custom_domain : NULL;
+    *out = app_of_kind(t, app_kind);
     return *out ? NULL : apr_psprintf(p, "tenant '%s' has no %s app", t->name, app_kind);
 }
+
+/* ---- metadata ------------------------------------------------------------- */
 
 static int cmd_metadata(apr_pool_t *p, const char *file, const char *app_kind,
                         const char *at)

@@ -323,6 +323,16 @@ static const char *set_sp_base_url(ib_conf_ctx *ctx, int argc, const char *const
     return NULL;
 }
 
+static const char *set_portal_url(ib_conf_ctx *ctx, int argc, const char *const *argv)
+{
+    const char *err = ib_url_parse_base(ctx->pool, argv[0], &ctx->app->portal);
+    if (err != NULL) {
+        return apr_pstrcat(ctx->pool, "IdBrokerPortalURL: ", err, NULL);
+    }
+    ctx->app->has_portal = 1;
+    return NULL;
+}
+
 static const char *check_entity_id(ib_conf_ctx *ctx, const char *what, const char *id)
 {
     apr_size_t n = strlen(id);
@@ -966,6 +976,9 @@ static const char *finalize_app(ib_conf_ctx *ctx, ib_app *app, const ib_app *pri
                                "now (each is expired, not yet valid or scheduled "
                                "later); signed requests will fail until one is",
                                app->tenant->name, app->kind));
+    }
+    if (!app->has_portal) {
+        app->portal = app->sp_base;
     }
     const char *md_err = finalize_oidc(ctx, app);
     if (md_err != NULL) {

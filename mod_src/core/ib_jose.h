@@ -58,8 +58,9 @@ typedef struct {
     EVP_PKEY *pkey;  /* public key; freed by a cleanup of the parse pool */
 } ib_jwk;
 
-/* Parses a JWKS ({"keys": [...]}) into *keys, an array of ib_jwk (by value:
- * APR_ARRAY_IDX(keys, i, ib_jwk)) in document order, all in p (the EVP_PKEYs are freed by a cleanup of p).
+/* Parses a JWKS ({"keys": [...]}) into *keys, an array of ib_jwk by value
+ * (APR_ARRAY_IDX(keys, i, ib_jwk)) in document order, all in p (the
+ * EVP_PKEYs are freed by a cleanup of p).
  *
  * Kept: kty "RSA" (n, e; 2048..8192 bits) and kty "EC" (crv P-256, P-384 or
  * P-521; x and y of the full field length; the point on the curve). Skipped:

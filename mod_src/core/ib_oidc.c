@@ -1,3 +1,5 @@
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <apr_strings.h>
@@ -38,6 +40,37 @@ static int ends_with(const char *s, const char *suffix)
     return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
+/* https://login.microsoftonline.com/<tenant>/v2.0 with one non-empty
+ * <tenant> path segment. */
+static int is_entra_issuer(const char *issuer)
+{
+    apr_size_t host = strlen(ENTRA_HOST), suffix = strlen("/v2.0"), n = strlen(issuer);
+    if (strncmp(issuer, ENTRA_HOST, host) != 0 || n <= host + suffix
+        || !ends_with(issuer, "/v2.0")) {
+        return 0;
+    }
+    const char *slash = strchr(issuer + host, '/');
+    return slash == issuer + n - suffix;
+}
+
+/* 1 when the space-separated scope list holds `scope` as a whole token
+ * (scope values are case-sensitive, RFC 6749 §3.3). */
+static int has_scope(const char *scopes, const char *scope)
+{
+    apr_size_t n = strlen(scope);
+    for (const char *s = scopes; s != NULL && *s;) {
+        while (*s == ' ') {
+            s++;
+        }
+        apr_size_t len = strcspn(s, " ");
+        if (len == n && strncmp(s, scope, n) == 0) {
+            return 1;
+        }
+        s += len;
+    }
+    return 0;
+}
+
 static int is_multi_tenant_entra(const char *issuer)
 {
     return strcmp(issuer, ENTRA_HOST "organizations/v2.0") == 0
@@ -54,7 +87,7 @@ const char *ib_oidc_conf_check(apr_pool_t *p, const ib_oidc_conf *c)
     if (err != NULL) {
         return apr_pstrcat(p, "IdBrokerOIDCIssuer: ", err, NULL);
     }
-    if (strstr(c->scopes, "openid") == NULL) {
+    if (!has_scope(c->scopes, "openid")) {
         return "IdBrokerOIDCScopes must include openid";
     }
     switch (c->preset) {
@@ -64,8 +97,7 @@ const char *ib_oidc_conf_check(apr_pool_t *p, const ib_oidc_conf *c)
         }
         break;
     case IB_OIDC_ENTRA:
-        if (strncmp(c->issuer, ENTRA_HOST, strlen(ENTRA_HOST)) != 0
-            || !ends_with(c->issuer, "/v2.0")) {
+        if (!is_entra_issuer(c->issuer)) {
             return "the entra preset's issuer is https://login.microsoftonline.com/<tenant>/v2.0";
         }
         if (is_multi_tenant_entra(c->issuer) && c->entra_tenant == NULL) {
@@ -320,7 +352,8 @@ const char *ib_oidc_merge_userinfo(apr_pool_t *p, cJSON *claims, const char *use
     }
     cJSON *c;
     cJSON_ArrayForEach(c, u) {
-        if (c->string && !cJSON_HasObjectItem(claims, c->string)) {
+        /* claim names are case-sensitive: cJSON_HasObjectItem is not */
+        if (c->string && cJSON_GetObjectItemCaseSensitive(claims, c->string) == NULL) {
             cJSON_AddItemToObject(claims, c->string, cJSON_Duplicate(c, 1));
         }
     }
@@ -337,9 +370,23 @@ static const char *scalar(apr_pool_t *p, const cJSON *v)
         return cJSON_IsTrue(v) ? "true" : "false";
     }
     if (cJSON_IsNumber(v)) {
-        return v->valuedouble == (double)(long long)v->valuedouble
-               ? apr_psprintf(p, "%lld", (long long)v->valuedouble)
-               : apr_psprintf(p, "%g", v->valuedouble);
+        /* Integers (within double's exact range) without a fraction; others
+         * with the shortest of %.15g / %.17g that reads back the same. Not
+         * apr_psprintf: it knows neither %lld nor %.17g's precision rules. */
+        double d = v->valuedouble;
+        char buf[64];
+        if (d != d || d - d != 0) {
+            return NULL;        /* NaN, or an overflow such as 1e999 read as inf */
+        }
+        if (d > -9007199254740992.0 && d < 9007199254740992.0 && d == (double)(long long)d) {
+            snprintf(buf, sizeof(buf), "%lld", (long long)d);
+        } else {
+            snprintf(buf, sizeof(buf), "%.15g", d);
+            if (strtod(buf, NULL) != d) {
+                snprintf(buf, sizeof(buf), "%.17g", d);
+            }
+        }
+        return apr_pstrdup(p, buf);
     }
     return NULL;
 }

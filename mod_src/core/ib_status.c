@@ -8,6 +8,7 @@
 #include "ib_expiry.h"
 #include "ib_idp_fetch.h"
 #include "ib_idp_source.h"
+#include "ib_oidc.h"
 #include "ib_status.h"
 
 #define DAY apr_time_from_sec(86400)
@@ -248,6 +249,31 @@ static cJSON *md_source_json(apr_pool_t *p, const ib_app *app, apr_time_t now)
     return o;
 }
 
+/* An OpenID Connect connection: where it points, never its secret. */
+static cJSON *oidc_json(apr_pool_t *p, const ib_app *app)
+{
+    const ib_oidc_conf *c = app->oidc;
+    if (c == NULL) {
+        return cJSON_CreateNull();
+    }
+    static const char *const presets[] = {"generic", "okta", "entra", "google"};
+    cJSON *o = cJSON_CreateObject();
+    add_str(o, "preset", presets[c->preset]);
+    add_str(o, "issuer", c->issuer);
+    add_str(o, "discovery_url", c->discovery_url);
+    add_str(o, "client_id", c->client_id);
+    add_str(o, "client_secret_from", c->secret_source);
+    add_str(o, "client_auth", c->client_secret_post ? "client_secret_post"
+                                                    : "client_secret_basic");
+    add_str(o, "scopes", c->scopes);
+    add_str(o, "redirect_uri", app->has_sp_base
+                               ? apr_pstrcat(p, app->sp_base.url, c->redirect_path, NULL)
+                               : c->redirect_path);
+    cJSON_AddBoolToObject(o, "userinfo", c->userinfo);
+    add_str(o, "entra_tenant", c->entra_tenant);
+    return o;
+}
+
 static cJSON *app_json(apr_pool_t *p, const ib_app *app, apr_time_t now)
 {
     cJSON *o = cJSON_CreateObject();
@@ -258,6 +284,7 @@ static cJSON *app_json(apr_pool_t *p, const ib_app *app, apr_time_t now)
     cJSON_AddItemToObject(o, "decrypt_keys", decrypt_keys_json(app->decrypt_keys, now));
     cJSON_AddItemToObject(o, "idp", idp_json(app, now));
     cJSON_AddItemToObject(o, "metadata_source", md_source_json(p, app, now));
+    cJSON_AddItemToObject(o, "oidc", oidc_json(p, app));
     return o;
 }
 
@@ -520,6 +547,19 @@ static void app_html(html_out *h, const cJSON *app)
     sp_keys_html(h, field_of(app, "sp_keys"));
     heading(h, "h4", "SP decryption keys", NULL);
     cert_table(h, field_of(app, "decrypt_keys"), NULL, 0);
+    const cJSON *oidc = field_of(app, "oidc");
+    if (cJSON_IsObject(oidc)) {
+        static const column oidc_fields[] = {
+            {"Preset", "preset"}, {"Issuer", "issuer"}, {"Discovery", "discovery_url"},
+            {"Client ID", "client_id"}, {"Client secret from", "client_secret_from"},
+            {"Client authentication", "client_auth"}, {"Scopes", "scopes"},
+            {"Redirect URI", "redirect_uri"}, {"Userinfo", "userinfo"},
+            {"Entra tenant", "entra_tenant"},
+        };
+        heading(h, "h4", "OpenID Connect connection", NULL);
+        field_table(h, oidc, oidc_fields, sizeof(oidc_fields) / sizeof(oidc_fields[0]));
+        return;
+    }
     idp_html(h, field_of(app, "idp"));
     md_source_html(h, field_of(app, "metadata_source"));
 }

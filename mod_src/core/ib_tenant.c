@@ -15,6 +15,7 @@ ib_registry *ib_registry_make(apr_pool_t *p)
     reg->by_signin_id = apr_hash_make(p);
     reg->by_guid = apr_hash_make(p);
     reg->by_host = apr_hash_make(p);
+    reg->by_portal_host = apr_hash_make(p);
     return reg;
 }
 
@@ -40,27 +41,50 @@ const apr_array_header_t *ib_registry_apps_on_host(const ib_registry *reg,
  * finished apps by host so requests find them with one hash lookup. */
 void ib_registry_index_app(ib_registry *reg, ib_app *app);
 
-void ib_registry_index_app(ib_registry *reg, ib_app *app)
+static void index_under(ib_registry *reg, apr_hash_t *index, const char *key, ib_app *app)
 {
-    const char *key = app->sp_base.host;
-    apr_array_header_t *list = apr_hash_get(reg->by_host, key, APR_HASH_KEY_STRING);
+    apr_array_header_t *list = apr_hash_get(index, key, APR_HASH_KEY_STRING);
     if (list == NULL) {
         list = apr_array_make(reg->pool, 2, sizeof(ib_app *));
-        apr_hash_set(reg->by_host, key, APR_HASH_KEY_STRING, list);
+        apr_hash_set(index, key, APR_HASH_KEY_STRING, list);
     }
     APR_ARRAY_PUSH(list, ib_app *) = app;
+}
+
+int ib_app_hands_off(const ib_app *app)
+{
+    return strcmp(app->portal.origin, app->sp_base.origin) != 0;
+}
+
+const apr_array_header_t *ib_registry_apps_on_portal_host(const ib_registry *reg,
+                                                          const char *host)
+{
+    return host ? apr_hash_get(reg->by_portal_host, host, APR_HASH_KEY_STRING) : NULL;
+}
+
+void ib_registry_index_app(ib_registry *reg, ib_app *app)
+{
+    index_under(reg, reg->by_host, app->sp_base.host, app);
+    if (ib_app_hands_off(app)) {
+        index_under(reg, reg->by_portal_host, app->portal.host, app);
+    }
     APR_ARRAY_PUSH(reg->apps, ib_app *) = app;
     if (app->scope_guid != NULL) {
         apr_hash_set(reg->by_guid, app->scope_guid, APR_HASH_KEY_STRING, app);
     }
 }
 
-int ib_app_port_matches(const ib_app *app, apr_port_t port)
+int ib_base_port_matches(const ib_base_url *base, apr_port_t port)
 {
     if (port == 0) {
-        return app->sp_base.port == apr_uri_port_of_scheme(app->sp_base.scheme);
+        return base->port == apr_uri_port_of_scheme(base->scheme);
     }
-    return app->sp_base.port == port;
+    return base->port == port;
+}
+
+int ib_app_port_matches(const ib_app *app, apr_port_t port)
+{
+    return ib_base_port_matches(&app->sp_base, port);
 }
 
 const ib_app *ib_registry_app_for_path(const apr_array_header_t *apps,

@@ -59,6 +59,9 @@ typedef struct ib_app {
 
     int has_sp_base;
     ib_base_url sp_base;           /* endpoints live under it (EP-4) */
+    int has_portal;                /* IdBrokerPortalURL given */
+    ib_base_url portal;            /* where the portal and its session cookie live;
+                                    * the SP base URL unless set (EP-7 hand-off) */
     const char *generic_entity_id; /* configured, or derived at finalize */
     const char *scope_guid;        /* NULL for a generic app (EID-2) */
     const char *sp_entity_id;      /* generic or generic/GUID, set at finalize */
@@ -115,6 +118,7 @@ typedef struct ib_registry {
     apr_hash_t *by_signin_id;      /* lowercase sign-in ID -> ib_tenant* */
     apr_hash_t *by_guid;           /* scope GUID -> ib_app* */
     apr_hash_t *by_host;           /* lowercase host -> apr_array_header_t of ib_app* */
+    apr_hash_t *by_portal_host;    /* portal host of apps that hand off -> ib_app* list */
 } ib_registry;
 
 ib_registry *ib_registry_make(apr_pool_t *p);
@@ -132,6 +136,17 @@ int ib_app_has_idp(const ib_app *app);
 /* The apps whose SP base URL is on `host` (lowercase). NULL if none. */
 const apr_array_header_t *ib_registry_apps_on_host(const ib_registry *reg,
                                                    const char *host);
+
+/* 1 when the app's portal is on another origin than its SP endpoints: the
+ * ACS then hands the sign-in over to the portal host (EP-7, EID-6). */
+int ib_app_hands_off(const ib_app *app);
+
+/* The apps that hand off to a portal on `host` (lowercase). NULL if none. */
+const apr_array_header_t *ib_registry_apps_on_portal_host(const ib_registry *reg,
+                                                          const char *host);
+
+/* 1 when a request naming `port` (0 = none) in its Host header reaches base. */
+int ib_base_port_matches(const ib_base_url *base, apr_port_t port);
 
 /* 1 when a request naming `port` in its Host header (0 = none) reaches the
  * app's SP base URL. */

@@ -12,6 +12,7 @@ module stored without needing redis-cli.
 """
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import socket
@@ -27,6 +28,7 @@ REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 MEMCACHED = shutil.which("memcached") or "/usr/bin/memcached"
 HOST = "127.0.0.1"
 TIMEOUT = 10.0
+_RUNNING: set["_Server"] = set()
 
 
 def _port_open(port: int) -> bool:
@@ -68,6 +70,7 @@ class _Server:
                                      stdin=subprocess.DEVNULL, cwd=self.dir,
                                      env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
         log.close()
+        _RUNNING.add(self)
         deadline = time.monotonic() + TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -95,6 +98,7 @@ class _Server:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
         self.proc = None
+        _RUNNING.discard(self)
         deadline = time.monotonic() + TIMEOUT
         while _port_open(self.port) and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -230,3 +234,10 @@ class MemcachedServer(_Server):
 
 
 STORES = {"redis": RedisServer, "memcache": MemcachedServer}
+
+
+@atexit.register
+def _stop_all() -> None:
+    """Never leave a store process behind (a crashed test run)."""
+    for server in list(_RUNNING):
+        server.stop()

@@ -29,6 +29,7 @@ int main(void)
     srunner_add_suite(sr, idp_metadata_suite());
     srunner_add_suite(sr, status_suite());
     srunner_add_suite(sr, jose_suite());
+    srunner_add_suite(sr, oidc_suite());
 
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

@@ -33,6 +33,7 @@ Suite *saml_suite(void);     /* test_saml.c: ib_saml_parse_response */
 Suite *idp_metadata_suite(void); /* test_idp_metadata.c: IdP metadata, ib_http */
 Suite *status_suite(void);   /* test_status.c: the operator status page */
 Suite *jose_suite(void);     /* test_jose.c: JWKS, JWS, ib_codec base64url */
+Suite *oidc_suite(void);     /* test_oidc.c: ib_oidc, the OIDC RP protocol side */
 
 /* Called once by main(): makes the root temp dir and registers its removal. */
 void test_support_init(void);
