@@ -70,6 +70,14 @@ static const ib_app *app_on_request_host(const ib_server_conf *sc, request_rec *
             return app;
         }
     }
+    /* A portal the ACS hands off to (EP-7) is the app's home too. */
+    apps = ib_registry_apps_on_portal_host(sc->reg, r->hostname);
+    for (int i = 0; apps && i < apps->nelts; i++) {
+        const ib_app *app = APR_ARRAY_IDX(apps, i, const ib_app *);
+        if ((only == NULL || app->tenant == only) && ib_base_port_matches(&app->portal, port)) {
+            return app;
+        }
+    }
     return NULL;
 }
 
@@ -164,7 +172,8 @@ static int start_signin(request_rec *r, ib_server_conf *sc, const ib_app *app)
     /* The state cookie ties the IdP's answer to this browser (no login CSRF);
      * it must survive the IdP's cross-site POST, hence SameSite=None. */
     ib_cookie_set(r, app, ib_state_cookie_name(r->pool, req.request_id), state,
-                  apr_pstrcat(r->pool, app->sp_base.prefix, "/saml/", NULL),
+                  apr_pstrcat(r->pool, ib_app_base_for_host(app, r->hostname)->prefix,
+                              "/saml/", NULL),
                   apr_time_sec(PENDING_LIFETIME), IB_SAMESITE_NONE);
     ib_log_event(r, APLOG_INFO, NULL, "signin-start", "redirect", app, NULL, req.request_id);
     if (req.redirect) {

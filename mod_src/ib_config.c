@@ -137,6 +137,7 @@ ib_saml_sp *ib_saml_sp_for(const ib_server_conf *sc, const ib_app *app)
 void *ib_create_dir_conf(apr_pool_t *p, char *dir)
 {
     ib_dir_conf *dc = apr_pcalloc(p, sizeof(*dc));
+    dc->section = dir ? apr_pstrdup(p, dir) : NULL;
     return dc;
 }
 
@@ -144,6 +145,7 @@ void *ib_merge_dir_conf(apr_pool_t *p, void *base_, void *add_)
 {
     ib_dir_conf *base = base_, *add = add_;
     ib_dir_conf *m = apr_pcalloc(p, sizeof(*m));
+    m->section = add->section ? add->section : base->section;
     m->tenant = add->tenant ? add->tenant : base->tenant;
     m->remote_user = add->remote_user ? add->remote_user : base->remote_user;
     m->header_prefix_set = add->header_prefix_set || base->header_prefix_set;

@@ -20,6 +20,7 @@ typedef struct ib_server_conf {
 
 /* Per-directory settings for protected locations. */
 typedef struct ib_dir_conf {
+    const char *section;        /* the <Location>/<Directory> path it came from */
     const char *tenant;         /* IdBrokerUseTenant; NULL = by host */
     const char *remote_user;    /* identity field for REMOTE_USER */
     const char *header_prefix;  /* NULL = no identity headers */

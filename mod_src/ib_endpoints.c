@@ -16,11 +16,13 @@
 #include "ib_error.h"
 #include "core/ib_oidc.h"
 #include "ib_handlers.h"
+#include "ib_signin.h"
 #include "ib_idp_refresh.h"
 
 APLOG_USE_MODULE(auth_idbroker);
 
 #define IB_SAML_PREFIX "/saml/"
+#define IB_PATH_HANDOFF "/saml/handoff"
 #define IB_ENTITY_PARAM "entity="
 
 /* "entity=<GUID>" in the query picks one scoped app among several on a host
@@ -72,12 +74,41 @@ static int oidc_dispatch(request_rec *r, const apr_array_header_t *apps)
     return ib_handle_oidc_callback(r, app);
 }
 
+/* On a portal host the ACS hands off to (EP-7): the hand-off redemption and
+ * the sign-out page, since the session cookie lives there. */
+static int portal_dispatch(request_rec *r, const ib_server_conf *sc)
+{
+    const apr_array_header_t *apps = ib_registry_apps_on_portal_host(sc->reg, r->hostname);
+    for (int i = 0; apps && i < apps->nelts; i++) {
+        const ib_app *app = APR_ARRAY_IDX(apps, i, const ib_app *);
+        if (!ib_base_port_matches(&app->portal, requested_port(r))) {
+            continue;
+        }
+        const char *prefix = app->portal.prefix;
+        apr_size_t n = strlen(prefix);
+        if (strncmp(r->uri, prefix, n) != 0) {
+            continue;
+        }
+        if (strcmp(r->uri + n, IB_PATH_HANDOFF) == 0) {
+            return ib_handle_handoff(r, app);
+        }
+        if (strcmp(r->uri + n, IB_PATH_LOGOUT) == 0) {
+            return ib_handle_logout(r, app);
+        }
+    }
+    return DECLINED;
+}
+
 int ib_endpoint_dispatch(request_rec *r, int lookup_uri)
 {
     if (lookup_uri || r->main != NULL || r->hostname == NULL) {
         return DECLINED;
     }
     ib_server_conf *sc = ib_server_conf_get(r->server);
+    int portal = portal_dispatch(r, sc);
+    if (portal != DECLINED) {
+        return portal;
+    }
     const apr_array_header_t *apps = ib_registry_apps_on_host(sc->reg, r->hostname);
     if (apps == NULL) {
         return DECLINED;

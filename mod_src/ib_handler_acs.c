@@ -3,6 +3,7 @@
  * written to the session store until every check has passed (SESS-6). */
 #include <httpd.h>
 #include <string.h>
+#include <strings.h>
 
 #include <apr_strings.h>
 #include <http_log.h>
@@ -74,6 +75,12 @@ static const ib_app *app_of_pending(const ib_server_conf *sc, const ib_pending *
     return strcmp(pr->app, IB_APP_PRIMARY) == 0 ? t->primary : t->custom_domain;
 }
 
+/* A sign-in started on the app's portal host, not here (EP-7). */
+static int handed_off(const acs_ctx *c, const ib_pending *pr)
+{
+    return ib_app_hands_off(c->app) && strcasecmp(pr->host, c->r->hostname) != 0;
+}
+
 static int create_session(acs_ctx *c, const ib_pending *pr, const ib_saml_assertion *a,
                           const ib_identity *identity)
 {
@@ -88,6 +95,9 @@ static int create_session(acs_ctx *c, const ib_pending *pr, const ib_saml_assert
     s.session_index = a->session_index;
     s.authn_class = a->authn_class;
     s.identity = *identity;
+    if (handed_off(c, pr)) {
+        return ib_signin_hand_off(c->r, c->sc, c->app, pr, &s, c->user);
+    }
     return ib_signin_complete(c->r, c->sc, c->app, pr, &s, c->user,
                               apr_pstrcat(c->r->pool, c->app->sp_base.prefix, "/saml/", NULL), 1);
 }
@@ -131,10 +141,15 @@ static int claim_pending(acs_ctx *c, const char *irt, const char *relay, ib_pend
     }
     const ib_app *app = app_of_pending(c->sc, pr);
     const char *acs_here = ib_url_join(r->pool, &c->app->sp_base, IB_PATH_ACS);
-    if (app == NULL || strcmp(pr->acs_url, acs_here) != 0 || app != c->app) {
+    /* Apps that share one SP base URL (one generic entity ID for several
+     * tenants, EID-6) share this ACS: the pending request, not the URL,
+     * says which app the Response answers. */
+    if (app == NULL || strcmp(pr->acs_url, acs_here) != 0
+        || strcmp(ib_url_join(r->pool, &app->sp_base, IB_PATH_ACS), acs_here) != 0) {
         return generic_error(c, "the Response was posted to another app's ACS than its "
                                 "request named");
     }
+    c->app = app;
     if (ib_now() >= pr->expires) {
         return fail(c, HTTP_FORBIDDEN, "Sign-in Expired",
                     "The sign-in took too long. Go back to the site to start again.",
@@ -144,7 +159,15 @@ static int claim_pending(acs_ctx *c, const char *irt, const char *relay, ib_pend
         return generic_error(c, "RelayState does not match the pending request");
     }
     const char *state = ib_cookie_get(r, ib_state_cookie_name(r->pool, pr->request_id));
-    if (state == NULL || strcmp(ib_sha256_hex(r->pool, state), pr->state_hash) != 0) {
+    if (handed_off(c, pr)) {
+        /* The sign-in started on the portal host, whose state cookie this
+         * host never sees: the portal host checks it when the browser
+         * redeems the hand-off handle. The host is one of the app's. */
+        if (strcasecmp(pr->host, app->portal.host) != 0) {
+            return generic_error(c, "the pending request names a host that is not the "
+                                    "app's portal");
+        }
+    } else if (state == NULL || strcmp(ib_sha256_hex(r->pool, state), pr->state_hash) != 0) {
         return generic_error(c, "the sign-in state cookie is missing or wrong: the sign-in "
                                 "was not started in this browser");
     }
@@ -187,6 +210,7 @@ int ib_handle_acs(request_rec *r, const ib_app *app)
     if (rc != OK) {
         return rc;
     }
+    app = c.app;        /* the app the pending request names (shared ACS) */
     ib_saml_expect expect = {pr.request_id, pr.acs_url, ib_now(), app->tenant->clock_skew};
     ib_saml_assertion a;
     v = ib_saml_validate_response(r->pool, ib_saml_sp_for(c.sc, app), parsed, &expect, &a,
@@ -204,6 +228,11 @@ int ib_handle_acs(request_rec *r, const ib_app *app)
     }
     if (rv != APR_SUCCESS) {
         return generic_error(&c, "the assertion was already used (replay)");
+    }
+    if (a.used_sha1 && !app->tenant->allow_sha1) {
+        /* Parsed under the first app on this host; the tenant decides. */
+        return generic_error(&c, "the Response uses SHA-1, which this tenant does not allow "
+                                 "(IdBrokerAllowSHA1)");
     }
     if (a.used_sha1) {
         ib_log_event(r, APLOG_WARNING, NULL, "signin", "sha1", app, c.user,

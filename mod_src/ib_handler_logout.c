@@ -255,7 +255,7 @@ static int foreign_origin(request_rec *r, const ib_app *app)
 {
     const char *origin = apr_table_get(r->headers_in, "Origin");
     return origin != NULL && strcmp(origin, "null") != 0
-           && strcasecmp(origin, app->sp_base.origin) != 0;
+           && strcasecmp(origin, ib_app_base_for_host(app, r->hostname)->origin) != 0;
 }
 
 static int confirm_page(request_rec *r, const char *token)
@@ -324,9 +324,15 @@ int ib_handle_logout(request_rec *r, const ib_app *app)
                              "Use the sign-out button of the site to sign out.",
                              "logout POST without a valid token or from another origin");
     }
+    const ib_base_url *here = ib_app_base_for_host(app, r->hostname);
     const char *target = ib_url_check_target(r->pool, form_value(r, pairs, "return"),
-                                             &app->sp_base, t->allowed_origins);
+                                             here, t->allowed_origins);
     target = target ? target : t->post_logout_url;
+    if (target[0] == '/' && here != &app->sp_base) {
+        /* The IdP's answer comes back to the SP host: a local path means the
+         * portal's, so it travels as an absolute URL. */
+        target = apr_pstrcat(r->pool, here->origin, target, NULL);
+    }
     /* SLO-8: the local session ends before anything else can fail. */
     ib_cache_remove(sc->cache, r->server, r->pool, ib_store_session_key(r->pool, cookie));
     ib_cookie_set(r, app, IB_SESSION_COOKIE, "", "/", 0, IB_SAMESITE_LAX);

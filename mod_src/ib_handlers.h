@@ -18,6 +18,11 @@ int ib_handle_oidc_callback(request_rec *r, const ib_app *app);
 #define IB_STATUS_HANDLER "idbroker-status"
 int ib_handle_status(request_rec *r);
 
+/* Tenant choice before sign-in (/go/<identifier> and the identifier form):
+ * a `handler` hook, active where SetHandler idbroker-signin is set. */
+#define IB_SIGNIN_HANDLER "idbroker-signin"
+int ib_handle_signin_choice(request_rec *r);
+
 /* The quick_handler hook: finds whether a request is for one of our
  * endpoints and dispatches it; DECLINED for everything else. */
 int ib_endpoint_dispatch(request_rec *r, int lookup_uri);

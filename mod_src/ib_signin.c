@@ -1,9 +1,11 @@
 #include <httpd.h>
 #include <string.h>
+#include <strings.h>
 
 #include <apr_strings.h>
 #include <http_log.h>
 #include <http_protocol.h>
+#include <util_script.h>
 
 #include "core/ib_clock.h"
 #include "core/ib_codec.h"
@@ -16,6 +18,8 @@
 APLOG_USE_MODULE(auth_idbroker);
 
 #define SESSION_ID_BYTES 32
+#define HANDLE_BYTES 32
+#define HANDOFF_LIFETIME apr_time_from_sec(60)
 
 int ib_signin_attribute_error(request_rec *r, const ib_app *app, const char *user,
                               const apr_array_header_t *problems)
@@ -85,4 +89,110 @@ int ib_signin_complete(request_rec *r, ib_server_conf *sc, const ib_app *app,
     apr_table_setn(r->err_headers_out, "Location", pr->return_url);
     apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
     return HTTP_SEE_OTHER;
+}
+
+/* ---- hand-off from the ACS host to the portal host (EP-7) ------------------ */
+
+int ib_signin_hand_off(request_rec *r, ib_server_conf *sc, const ib_app *app,
+                       const ib_pending *pr, ib_session *s, const char *user)
+{
+    apr_time_t now = ib_now();
+    s->tenant = app->tenant->name;
+    s->app = app->kind;
+    s->host = pr->host;
+    s->created = s->last_seen = now;
+    s->expires = now + app->tenant->session_max_age;
+    const char *handle = ib_random_hex(r->pool, HANDLE_BYTES);
+    const char *record = ib_session_encode(r->pool, s);
+    if (handle == NULL || record == NULL || strlen(record) >= IB_SESSION_MAX_BYTES) {
+        return ib_error_page(r, HTTP_FORBIDDEN, APLOG_NOTICE, "Unable to Process Your Request",
+                             "There was an unexpected error.",
+                             "the hand-off record could not be built (too large?)");
+    }
+    /* The handle carries nothing but a name: the record stays in the store. */
+    ib_handoff h = {app->tenant->name, app->kind, pr->request_id, pr->state_hash, pr->host,
+                    pr->return_url, record, now + HANDOFF_LIFETIME};
+    apr_status_t rv = ib_cache_put(sc->cache, r->server, r->pool,
+                                   ib_store_handoff_key(r->pool, handle),
+                                   ib_handoff_encode(r->pool, &h), h.expires);
+    if (rv != APR_SUCCESS) {
+        return ib_cache_unavailable(r, sc->cache, rv, "store the hand-off");
+    }
+    ib_log_event(r, APLOG_INFO, NULL, "signin", "handoff", app, user, pr->host);
+    apr_table_setn(r->err_headers_out, "Location",
+                   apr_pstrcat(r->pool, app->portal.url, "/saml/handoff?h=", handle, NULL));
+    apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
+    return HTTP_SEE_OTHER;
+}
+
+static int handoff_refused(request_rec *r, const ib_app *app, const char *reason)
+{
+    int rc = ib_error_page(r, HTTP_FORBIDDEN, APLOG_NOTICE, "Unable to Process Your Request",
+                           "There was an unexpected error.", reason);
+    ib_log_event(r, APLOG_NOTICE, apr_table_get(r->notes, "idbroker-txid"), "signin",
+                 "rejected", app, NULL, reason);
+    return rc;
+}
+
+static int is_handle(const char *h)
+{
+    if (h == NULL || strlen(h) != 2 * HANDLE_BYTES) {
+        return 0;
+    }
+    for (; *h; h++) {
+        if (!((*h >= '0' && *h <= '9') || (*h >= 'a' && *h <= 'f'))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int ib_handle_handoff(request_rec *r, const ib_app *app)
+{
+    ib_server_conf *sc = ib_server_conf_get(r->server);
+    if (r->method_number != M_GET) {
+        r->allowed = AP_METHOD_BIT << M_GET;
+        return HTTP_METHOD_NOT_ALLOWED;
+    }
+    apr_table_t *q;
+    ap_args_to_table(r, &q);
+    const char *handle = apr_table_get(q, "h");
+    if (!is_handle(handle)) {
+        return handoff_refused(r, app, "hand-off without a valid handle");
+    }
+    /* Single use: taken before anything else, so a handle that fails a check
+     * below is burnt too (a guessed or stolen one gets one try). */
+    const char *json;
+    apr_status_t rv = ib_cache_take(sc->cache, r->server, r->pool,
+                                    ib_store_handoff_key(r->pool, handle), &json);
+    if (ib_cache_failed(rv)) {
+        return ib_cache_unavailable(r, sc->cache, rv, "redeem a hand-off");
+    }
+    ib_handoff h;
+    ib_session s;
+    if (rv != APR_SUCCESS || !ib_handoff_decode(r->pool, json, &h)
+        || !ib_session_decode(r->pool, h.session, &s)) {
+        return handoff_refused(r, app, "unknown or already redeemed hand-off handle");
+    }
+    if (strcmp(h.tenant, app->tenant->name) != 0 || strcmp(h.app, app->kind) != 0
+        || strcasecmp(h.host, r->hostname) != 0) {
+        return handoff_refused(r, app, "hand-off handle made for another tenant or host");
+    }
+    if (ib_now() >= h.expires) {
+        return handoff_refused(r, app, "hand-off handle expired");
+    }
+    const char *state = ib_cookie_get(r, ib_state_cookie_name(r->pool, h.request_id));
+    if (state == NULL || strcmp(ib_sha256_hex(r->pool, state), h.state_hash) != 0) {
+        return handoff_refused(r, app, "the sign-in state cookie is missing or wrong: the "
+                                       "sign-in was not started in this browser");
+    }
+    ib_pending pr;
+    memset(&pr, 0, sizeof(pr));
+    pr.request_id = h.request_id;
+    pr.host = h.host;
+    pr.return_url = h.return_url;
+    const char *user = *s.identity.field[IB_ATTR_UPN] ? s.identity.field[IB_ATTR_UPN]
+                                                      : s.name_id;
+    return ib_signin_complete(r, sc, app, &pr, &s, user,
+                              apr_pstrcat(r->pool, app->portal.prefix, "/saml/", NULL), 1);
 }

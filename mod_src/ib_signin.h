@@ -22,4 +22,13 @@ int ib_signin_complete(request_rec *r, ib_server_conf *sc, const ib_app *app,
                        const ib_pending *pr, ib_session *s, const char *user,
                        const char *state_path, int state_samesite_none);
 
+/* The ACS lives on another host than the portal (EP-7): instead of a
+ * session here, a single-use handle valid for 60 s that only the portal
+ * host, in the browser that started the sign-in, can redeem. */
+int ib_signin_hand_off(request_rec *r, ib_server_conf *sc, const ib_app *app,
+                       const ib_pending *pr, ib_session *s, const char *user);
+
+/* GET /saml/handoff?h=HANDLE on the portal host. */
+int ib_handle_handoff(request_rec *r, const ib_app *app);
+
 #endif

@@ -22,7 +22,7 @@ const char *ib_cookie_get(request_rec *r, const char *name)
 void ib_cookie_set(request_rec *r, const ib_app *app, const char *name, const char *value,
                    const char *path, long max_age, ib_samesite samesite)
 {
-    int secure = strcmp(app->sp_base.scheme, "https") == 0;
+    int secure = strcmp(ib_app_base_for_host(app, r->hostname)->scheme, "https") == 0;
     const char *site = samesite == IB_SAMESITE_NONE && secure ? "None" : "Lax";
     const char *cookie = apr_psprintf(r->pool, "%s=%s; Path=%s; HttpOnly; SameSite=%s%s%s",
                                       name, value, path, site, secure ? "; Secure" : "",

@@ -92,6 +92,7 @@ static void ib_register_hooks(apr_pool_t *p)
     ap_hook_post_config(ib_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_quick_handler(ib_endpoint_dispatch, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_handler(ib_handle_status, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(ib_handle_signin_choice, NULL, NULL, APR_HOOK_MIDDLE);
 }
 
 AP_DECLARE_MODULE(auth_idbroker) = {

@@ -979,6 +979,14 @@ static const char *finalize_app(ib_conf_ctx *ctx, ib_app *app, const ib_app *pri
     }
     if (!app->has_portal) {
         app->portal = app->sp_base;
+    } else if (app->oidc != NULL && ib_app_hands_off(app)) {
+        return apr_psprintf(ctx->pool, "the %s app of tenant '%s': IdBrokerPortalURL (a "
+                            "hand-off from a shared SAML host) is for SAML apps; an OpenID "
+                            "Connect app's redirect URI lives on its portal host",
+                            app->kind, app->tenant->name);
+    } else if (ib_app_hands_off(app)) {
+        /* The portal's own origin is a fine place to return to. */
+        APR_ARRAY_PUSH(app->tenant->allowed_origins, const char *) = app->portal.origin;
     }
     const char *md_err = finalize_oidc(ctx, app);
     if (md_err != NULL) {

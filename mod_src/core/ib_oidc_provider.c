@@ -84,6 +84,18 @@ const char *ib_oidc_provider_acquire(ib_oidc_provider *op, apr_pool_t *p, apr_ti
         op->last_forced = now;
     }
     int go = (stale || forced) && !(op->fetching && cur != NULL);
+    if (!go && force && op->fetching && cur != NULL) {
+        /* Another request is refetching right now (an unknown kid after a key
+         * rotation comes in bursts): the copy in force is the one that lacked
+         * the key, so wait for the new one instead of answering with it. */
+        apr_time_t deadline = apr_time_now() + 2 * IB_OIDC_FETCH_TIMEOUT + apr_time_from_sec(1);
+        while (op->fetching && op->current == cur && apr_time_now() < deadline) {
+            apr_thread_mutex_unlock(op->lock);
+            apr_sleep(apr_time_from_msec(5));
+            apr_thread_mutex_lock(op->lock);
+        }
+        cur = op->current;
+    }
     if (!go && cur != NULL) {
         cur->refs++;
         apr_thread_mutex_unlock(op->lock);

@@ -60,6 +60,11 @@ const char *ib_store_nameid_key(apr_pool_t *p, const char *tenant, const char *i
                      idp, name_id)));
 }
 
+const char *ib_store_handoff_key(apr_pool_t *p, const char *handle)
+{
+    return store_key(p, 'h', ib_sha256_hex(p, handle));
+}
+
 const char *ib_store_logout_key(apr_pool_t *p, const char *request_id)
 {
     return store_key(p, 'o', ib_sha256_hex(p, request_id));
@@ -223,4 +228,41 @@ int ib_pending_decode(apr_pool_t *p, const char *json, ib_pending *out)
     cJSON_Delete(o);
     return out->tenant && out->app && out->request_id && out->acs_url && out->state_hash
            && out->return_url && out->relay && out->host && out->expires;
+}
+
+/* ---- hand-off handles ------------------------------------------------------ */
+
+const char *ib_handoff_encode(apr_pool_t *p, const ib_handoff *h)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "v", RECORD_VERSION);
+    put_str(o, "t", h->tenant);
+    put_str(o, "a", h->app);
+    put_str(o, "id", h->request_id);
+    put_str(o, "st", h->state_hash);
+    put_str(o, "h", h->host);
+    put_str(o, "ret", h->return_url);
+    put_str(o, "s", h->session);
+    put_time(o, "x", h->expires);
+    return finish(p, o);
+}
+
+int ib_handoff_decode(apr_pool_t *p, const char *json, ib_handoff *out)
+{
+    cJSON *o = parse_record(json);
+    if (o == NULL) {
+        return 0;
+    }
+    memset(out, 0, sizeof(*out));
+    out->tenant = get_str(p, o, "t");
+    out->app = get_str(p, o, "a");
+    out->request_id = get_str(p, o, "id");
+    out->state_hash = get_str(p, o, "st");
+    out->host = get_str(p, o, "h");
+    out->return_url = get_str(p, o, "ret");
+    out->session = get_str(p, o, "s");
+    out->expires = get_time(o, "x");
+    cJSON_Delete(o);
+    return out->tenant && out->app && out->request_id && out->state_hash && out->host
+           && out->return_url && out->session && out->expires;
 }

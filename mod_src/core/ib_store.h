@@ -66,4 +66,21 @@ const char *ib_store_logout_key(apr_pool_t *p, const char *request_id);
 /* Lowercase hex SHA-256 of s. */
 const char *ib_sha256_hex(apr_pool_t *p, const char *s);
 
+/* A sign-in handed from the ACS host to the portal host (EP-7): what the
+ * portal host needs to make its own session, redeemable once, shortly. */
+typedef struct ib_handoff {
+    const char *tenant;
+    const char *app;
+    const char *request_id;     /* names the state cookie set on the portal host */
+    const char *state_hash;     /* SHA-256 of that cookie: binds the browser */
+    const char *host;           /* the portal host it may be redeemed on */
+    const char *return_url;
+    const char *session;        /* the encoded session record (ib_session_encode) */
+    apr_time_t expires;
+} ib_handoff;
+
+const char *ib_store_handoff_key(apr_pool_t *p, const char *handle);
+const char *ib_handoff_encode(apr_pool_t *p, const ib_handoff *h);
+int ib_handoff_decode(apr_pool_t *p, const char *json, ib_handoff *out);
+
 #endif

@@ -1,4 +1,5 @@
 #include <string.h>
+#include <strings.h>
 
 #include <apr_strings.h>
 #include <apr_uri.h>
@@ -54,6 +55,12 @@ static void index_under(ib_registry *reg, apr_hash_t *index, const char *key, ib
 int ib_app_hands_off(const ib_app *app)
 {
     return strcmp(app->portal.origin, app->sp_base.origin) != 0;
+}
+
+const ib_base_url *ib_app_base_for_host(const ib_app *app, const char *host)
+{
+    return ib_app_hands_off(app) && host && strcasecmp(host, app->portal.host) == 0
+           ? &app->portal : &app->sp_base;
 }
 
 const apr_array_header_t *ib_registry_apps_on_portal_host(const ib_registry *reg,

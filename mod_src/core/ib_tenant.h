@@ -141,6 +141,10 @@ const apr_array_header_t *ib_registry_apps_on_host(const ib_registry *reg,
  * ACS then hands the sign-in over to the portal host (EP-7, EID-6). */
 int ib_app_hands_off(const ib_app *app);
 
+/* The app's portal base when `host` is its portal's (hand-off), else its SP
+ * base: cookies and local paths belong to the host they are used on. */
+const ib_base_url *ib_app_base_for_host(const ib_app *app, const char *host);
+
 /* The apps that hand off to a portal on `host` (lowercase). NULL if none. */
 const apr_array_header_t *ib_registry_apps_on_portal_host(const ib_registry *reg,
                                                           const char *host);

@@ -213,7 +213,9 @@ def test_key_rotation_during_continuous_sign_ins(httpd_factory, module_path, oid
                                                    session=s).status_code == 200
                 results.append((ok, "" if ok else f"{cb.status_code} {cb.text[:300]}"))
             except Exception as e:          # noqa: BLE001 - counted as a failure
-                results.append((False, repr(e)))
+                req = getattr(e, "request", None)
+                results.append((False, f"{getattr(req, 'method', '')} "
+                                       f"{getattr(req, 'url', '')}: {e!r}"))
 
     threads = [threading.Thread(target=worker) for _ in range(6)]
     for t in threads:
