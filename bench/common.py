@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import padding  # noqa: E402
 from lxml import etree  # noqa: E402
 
-MODULE = str(REPO / "mod_auth_idbroker.so")
+MODULE = os.environ.get("BENCH_MODULE") or str(REPO / "mod_auth_idbroker.so")
 MODULES_DIR = Path("/usr/lib/apache2/modules")
 UTC = dt.timezone.utc
 PAGE_TEXT = "<html><body>" + "protected page " * 8 + "</body></html>\n"   # ~150 B static page
@@ -95,6 +95,13 @@ class BenchHttpd(Httpd):
                 "DirectoryIndex index.html\n\n" + body + "\n")
         self.conf.write_text(text)
         self.conf.chmod(0o644)
+
+    env_extra: dict = {}
+
+    def _apache(self, *args: str) -> subprocess.CompletedProcess:
+        env = {**harness._env(), **self.env_extra}
+        return subprocess.run([harness.APACHE_BIN, "-f", str(self.conf), *args],
+                              capture_output=True, text=True, env=env, timeout=90)
 
     def pids(self) -> list[int]:
         """Master first, then its children."""
@@ -404,14 +411,18 @@ def run_clients(n_clients: int, items: list, fn, port: int) -> tuple[float, list
 
 # ------------------------------------------------------------------ wrk
 def wrk(url: str, *, threads: int = 2, conns: int = 16, seconds: int = 10,
-        cookie: str | None = None, script: Path | None = None) -> dict:
+        cookie: str | None = None, script: Path | None = None,
+        env: dict | None = None, headers: list[str] = ()) -> dict:
     cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--latency"]
     if cookie:
         cmd += ["-H", f"Cookie: {cookie}"]
+    for h in headers:
+        cmd += ["-H", h]
     if script:
         cmd += ["-s", str(script)]
     cmd.append(url)
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60,
+                         env={**os.environ, **(env or {})}).stdout
     res = {"raw": out}
     m = re.search(r"Requests/sec:\s*([\d.]+)", out)
     res["rps"] = float(m.group(1)) if m else 0.0

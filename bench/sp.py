@@ -124,7 +124,8 @@ class MellonSp:
     kind = "mellon"
 
     def __init__(self, name: str, idp: Idp, *, key_kind: str = "rsa2048",
-                 cache_size: int = 1000, entry_size: int = 32768, start: bool = True):
+                 cache_size: int = 1000, entry_size: int = 32768, start: bool = True,
+                 tuned: bool = True):
         self.dir = workdir(name)
         self.httpd = BenchHttpd(self.dir / "httpd", None)
         self.port = self.httpd.port
@@ -166,6 +167,17 @@ class MellonSp:
                 f"</Location>\n")
         self.httpd.write_bench_config(body, extra_modules=["auth_mellon"], idbroker=False)
         self.audience = self.entity
+        self.tuned = tuned
+        if tuned:
+            # mellon 0.18 builds a LassoServer for every request that needs one
+            # (its per-request merged dir config owns it), and xmlsec then
+            # loads the system CA bundle each time (~60 ms). Pointing OpenSSL's
+            # default paths at an empty bundle removes that: "tuned mellon".
+            empty = self.dir / "empty-ca.pem"
+            empty.write_text("")
+            empty.chmod(0o644)
+            self.httpd.env_extra = {"SSL_CERT_FILE": str(empty),
+                                    "SSL_CERT_DIR": str(self.dir / "no-ca-dir")}
         if start:
             self.httpd.start()
 

@@ -13,6 +13,14 @@
 #           use the tenant conf(s) in DIR2 (from `idbroker-tenant new`)
 #           instead of making one; DIR2 is never written to: the demo works
 #           on a copy in DIR
+#   examples/demo.sh --oidc-issuer URL --client-id ID --client-secret-file FILE
+#           [--oidc-port P] ...
+#           also run a second tenant, oidcdemo, on 127.0.0.1:P (default
+#           port + 2) that signs in with OpenID Connect at the provider with
+#           that issuer, as that client (FILE holds the client secret, one
+#           line), protecting the same portal. Register at the provider the
+#           redirect URI http://127.0.0.1:P/oidc/callback and the post-logout
+#           redirect URI http://127.0.0.1:P/ (the demo prints both at start)
 #   examples/demo.sh --stop [--dir DIR]
 #           stop the httpd and the local IdP of the demo in DIR
 #
@@ -40,19 +48,43 @@ DIR=/tmp/idbroker-demo
 IDP_METADATA=
 TENANT_DIR=
 ACTION=start
+# The OpenID Connect tenant (--oidc-issuer ...); OIDC_FLAGS lists the OIDC
+# flags given, to check that they come together.
+OIDC_NAME=oidcdemo
+OIDC_ISSUER=
+OIDC_CLIENT_ID=
+OIDC_SECRET_FILE=
+OIDC_PORT=
+OIDC_FLAGS=
 
 usage() {
     cat >&2 <<EOF
 usage: examples/demo.sh [--port N] [--idp-port M] [--dir DIR]
                         [--idp-metadata FILE] [--tenant-dir DIR2]
+                        [--oidc-issuer URL --client-id ID
+                         --client-secret-file FILE [--oidc-port P]]
        examples/demo.sh --stop [--dir DIR]
 Defaults: --port 8080 --idp-port PORT+1 --dir /tmp/idbroker-demo
   --idp-metadata FILE  connect to the IdP in this SAML metadata file instead
                        of starting a local SimpleSAMLphp IdP
   --tenant-dir DIR2    use the tenant conf(s) in DIR2 (made by
                        idbroker-tenant new) instead of making one
+  --oidc-issuer URL, --client-id ID, --client-secret-file FILE
+                       (together) also run tenant oidcdemo on 127.0.0.1:P,
+                       signing in with OpenID Connect at the provider with
+                       this issuer as this client; FILE holds the client
+                       secret (one line). Register at the provider the
+                       redirect URI http://127.0.0.1:P/oidc/callback and
+                       the post-logout redirect URI http://127.0.0.1:P/
+  --oidc-port P        that tenant's port (default PORT+2)
 EOF
     exit 2
+}
+
+# A wrong or missing argument: what is wrong, then how to call the demo.
+usage_error() {
+    echo "demo: $*" >&2
+    usage
 }
 
 die() {
@@ -79,6 +111,11 @@ parse_args() {
             --idp-metadata=*) IDP_METADATA=${1#*=}; shift ;;
             --tenant-dir) [[ $# -ge 2 ]] || usage; TENANT_DIR=$2; shift 2 ;;
             --tenant-dir=*) TENANT_DIR=${1#*=}; shift ;;
+            --oidc-issuer|--client-id|--client-secret-file|--oidc-port)
+                [[ $# -ge 2 ]] || usage_error "$1 needs a value"
+                set_oidc_arg "$1" "$2"; shift 2 ;;
+            --oidc-issuer=*|--client-id=*|--client-secret-file=*|--oidc-port=*)
+                set_oidc_arg "${1%%=*}" "${1#*=}"; shift ;;
             --stop) ACTION=stop; shift ;;
             -h|--help) usage ;;
             *) echo "demo: unknown argument: $1" >&2; usage ;;
@@ -105,6 +142,7 @@ parse_args() {
         [[ -d "$TENANT_DIR" ]] || die "--tenant-dir: no directory '$TENANT_DIR'"
         TENANT_DIR=$(realpath -- "$TENANT_DIR")
     fi
+    check_oidc_args
     CONF=$DIR/httpd.conf
     PIDFILE=$DIR/run/httpd.pid
     ERROR_LOG=$DIR/logs/error.log
@@ -120,6 +158,66 @@ parse_args() {
     SP_METADATA_DIR=$DIR/sp-metadata
     IDP_DIR=$DIR/idp
     IDP_PIDFILE=$IDP_DIR/php.pid
+    # The OIDC tenant (conf + SP key pair), apart from TENANTS: it is on a
+    # port of its own and has no SAML IdP to connect.
+    OIDC_TENANTS=$DIR/oidc.d
+}
+
+set_oidc_arg() {
+    case "$1" in
+        --oidc-issuer) OIDC_ISSUER=$2 ;;
+        --client-id) OIDC_CLIENT_ID=$2 ;;
+        --client-secret-file) OIDC_SECRET_FILE=$2 ;;
+        --oidc-port) OIDC_PORT=$2 ;;
+    esac
+    OIDC_FLAGS+=" $1"
+}
+
+# True if $1 is empty or is not one bare word a tenant conf can hold:
+# spaces or other non-printing characters, quotes, backslash, < or >.
+not_a_conf_word() {
+    [[ -z "$1" || "$1" == *[^[:graph:]]* || "$1" == *[\"\'\\\<\>]* ]]
+}
+
+# The OIDC flags: all three or none, each value fit for a tenant conf.
+check_oidc_args() {
+    local flag
+    local -a missing=()
+    [[ -n "$OIDC_FLAGS" ]] || return 0
+    for flag in --oidc-issuer --client-id --client-secret-file; do
+        [[ "$OIDC_FLAGS " == *" $flag "* ]] || missing+=("$flag")
+    done
+    if [[ ${#missing[@]} -gt 0 ]]; then
+        usage_error "--oidc-issuer, --client-id and --client-secret-file go together;" \
+            "missing: ${missing[*]}"
+    fi
+    [[ $ACTION == start ]] || return 0
+    if not_a_conf_word "$OIDC_ISSUER" \
+        || ! [[ "$OIDC_ISSUER" =~ ^https://[^/]+ \
+                || "$OIDC_ISSUER" =~ ^http://(127\.[0-9.]+|localhost|\[::1\])(:[0-9]+)?(/|$) ]]; then
+        usage_error "--oidc-issuer takes the provider's issuer URL: https://... (plain" \
+            "http only on 127.0.0.1 or localhost), not '$OIDC_ISSUER'"
+    fi
+    if not_a_conf_word "$OIDC_CLIENT_ID"; then
+        usage_error "--client-id takes the client ID the provider gave (no spaces," \
+            "quotes or backslashes), not '$OIDC_CLIENT_ID'"
+    fi
+    if [[ ! -f "$OIDC_SECRET_FILE" || ! -r "$OIDC_SECRET_FILE" ]]; then
+        usage_error "--client-secret-file: no readable file '$OIDC_SECRET_FILE'"
+    fi
+    if [[ ! -s "$OIDC_SECRET_FILE" ]]; then
+        usage_error "--client-secret-file: '$OIDC_SECRET_FILE' is empty; it holds the" \
+            "client secret (one line)"
+    fi
+    OIDC_SECRET_FILE=$(realpath -- "$OIDC_SECRET_FILE")
+    if not_a_conf_word "$OIDC_SECRET_FILE"; then
+        usage_error "--client-secret-file: a tenant conf cannot name '$OIDC_SECRET_FILE'" \
+            "(spaces or quotes in the path); move the file"
+    fi
+    if [[ -n "$OIDC_PORT" ]]; then
+        check_port --oidc-port "$OIDC_PORT"
+        OIDC_PORT=$((10#$OIDC_PORT))
+    fi
 }
 
 helper() {
@@ -290,6 +388,77 @@ copy_tenants() {
     done
 }
 
+# The OpenID Connect tenant: its SP key pair is made once (OIDC does not use
+# it, but every tenant has one); its conf is written afresh on every start
+# from the --oidc-* flags. Claims map to the identity as the standard scopes
+# give them: cip_upn from email (user@domain), names from profile.
+make_oidc_tenant() {
+    local conf=$OIDC_TENANTS/$OIDC_NAME.conf keys=$OIDC_NAME-keys
+    if [[ ! -f "$OIDC_TENANTS/$keys/sp-signing.key" || ! -f "$OIDC_TENANTS/$keys/sp-signing.crt" ]]; then
+        rm -rf -- "$OIDC_TENANTS"
+        mkdir_755 "$OIDC_TENANTS"
+        "$REPO/idbroker-tenant" new "$OIDC_NAME" --sp-base "$OIDC_BASE" --dir "$OIDC_TENANTS" \
+            >/dev/null || die "idbroker-tenant new $OIDC_NAME failed"
+        [[ -f "$OIDC_TENANTS/$keys/sp-signing.key" ]] \
+            || die "idbroker-tenant new did not make $OIDC_TENANTS/$keys/sp-signing.key"
+    fi
+    cat >"$conf.tmp" <<EOF
+# The demo's OpenID Connect tenant, written by examples/demo.sh on every start
+# from --oidc-issuer, --client-id and --client-secret-file: change those, not
+# this file. At the provider, register
+#     redirect URI               $OIDC_BASE/oidc/callback
+#     post-logout redirect URI   $OIDC_BASE/
+<IdBrokerTenant $OIDC_NAME>
+    IdBrokerSignInID $OIDC_NAME
+    IdBrokerSPKey $keys/sp-signing.key $keys/sp-signing.crt
+
+    # Standard claims (scopes profile and email) as the portal's fields;
+    # cip_sid, cip_oid, ... keep their default names, for a provider that
+    # sends such claims.
+    IdBrokerAttribute cip_upn email
+    IdBrokerAttribute cip_email email
+    IdBrokerAttribute displayName name
+    IdBrokerAttribute firstName given_name
+    IdBrokerAttribute lastName family_name
+
+    # After sign-out the provider sends the browser to $OIDC_BASE/
+    IdBrokerPostLogoutURL /
+
+    <IdBrokerApp primary>
+        IdBrokerSPBaseURL $OIDC_BASE
+        IdBrokerOIDCIssuer $OIDC_ISSUER
+        IdBrokerOIDCClientID $OIDC_CLIENT_ID
+        IdBrokerOIDCClientSecret file:$OIDC_SECRET_FILE
+        IdBrokerOIDCScopes openid profile email
+        # Some providers (Okta) leave profile claims out of the ID token.
+        IdBrokerOIDCUserinfo On
+    </IdBrokerApp>
+</IdBrokerTenant>
+EOF
+    chmod 0644 -- "$conf.tmp"
+    mv -f -- "$conf.tmp" "$conf"
+    OIDC_CONF=$conf
+}
+
+# The provider's discovery document and keys, fetched as httpd will: a wrong
+# issuer or an unreachable provider is reported now, not at the first sign-in.
+check_oidc_provider() {
+    local out
+    if ! out=$("$REPO/idbroker-tenant" oidc-check "$OIDC_CONF" 2>&1); then
+        printf '%s\n' "$out" >&2
+        die "the OpenID provider $OIDC_ISSUER is not usable (above: idbroker-tenant oidc-check $OIDC_CONF)"
+    fi
+}
+
+print_oidc_registration() {
+    cat <<EOF
+demo: OpenID Connect tenant $OIDC_NAME on $OIDC_BASE, client $OIDC_CLIENT_ID at $OIDC_ISSUER.
+      Register at the provider, for this client:
+        redirect URI:             $OIDC_BASE/oidc/callback
+        post-logout redirect URI: $OIDC_BASE/
+EOF
+}
+
 # Reads TENANT_CONFS (every *.conf in TENANTS) and, for each tenant in them,
 # its name, SP base URL and scope into the TENANT_* arrays. The demo serves
 # http://127.0.0.1:PORT, so every tenant must live there; with --tenant-dir
@@ -401,13 +570,19 @@ load_module_lines() {
 }
 
 write_config() {
-    local user="" modules
+    local user="" modules oidc_listen="" oidc_include=""
     # Computed before the here-document: a failure inside one would be lost.
     modules=$(load_module_lines)
     # As root, httpd refuses to serve requests as root: hand the children
     # (and the CGI) to www-data (hence the 0755 dirs).
     if [[ $(id -u) -eq 0 ]]; then
         user=$'User www-data\nGroup www-data'
+    fi
+    # The OpenID Connect tenant, on a port of its own: the module picks the
+    # tenant by the host and port the browser asked for.
+    if [[ -n "$OIDC_ISSUER" ]]; then
+        oidc_listen="Listen 127.0.0.1:$OIDC_PORT"
+        oidc_include=$'# The OpenID Connect tenant (--oidc-issuer).\nInclude '"$OIDC_CONF"
     fi
     mkdir_755 "$DIR/logs"
     mkdir_755 "$DIR/run"
@@ -420,6 +595,7 @@ LoadModule auth_idbroker_module $REPO/mod_auth_idbroker.so
 $user
 
 Listen 127.0.0.1:$PORT
+$oidc_listen
 ServerName 127.0.0.1:$PORT
 PidFile $PIDFILE
 DefaultRuntimeDir $DIR/run
@@ -469,6 +645,7 @@ Alias /portal $PORTAL_DIR
 
 # The tenant(s), with the IdP connection the demo wrote into them.
 Include $TENANTS/*.conf
+$oidc_include
 EOF
     chmod 0644 "$CONF"
 }
@@ -481,7 +658,8 @@ start_httpd() {
     "$APACHE_BIN" -f "$CONF" -k start || die "httpd did not start; see $ERROR_LOG"
     STARTED_HTTPD=1
     for ((i = 0; i < TIMEOUT * 10; i++)); do
-        if running_pid >/dev/null && port_open "$PORT"; then
+        if running_pid >/dev/null && port_open "$PORT" \
+            && { [[ -z "$OIDC_ISSUER" ]] || port_open "$OIDC_PORT"; }; then
             return 0
         fi
         sleep 0.1
@@ -536,8 +714,16 @@ EOF
         echo "  At the IdP:      register the SP metadata above (upload the saved file)," \
             "then open the portal"
     fi
+    if [[ -n "$OIDC_ISSUER" ]]; then
+        cat <<EOF
+  OIDC portal:     $OIDC_BASE/portal/   <- the same portal, signing in with OpenID Connect
+  OIDC tenant:     $OIDC_NAME, issuer $OIDC_ISSUER, client $OIDC_CLIENT_ID
+  At the provider: redirect URI $OIDC_BASE/oidc/callback
+                   post-logout redirect URI $OIDC_BASE/
+EOF
+    fi
     cat <<EOF
-  Tenant config:   ${TENANT_CONFS[*]}
+  Tenant config:   ${TENANT_CONFS[*]}${OIDC_CONF:+ $OIDC_CONF}
   Logs:            $ERROR_LOG  (sign-in events, error details by Transaction ID)
                    $DIR/logs/access.log
 EOF
@@ -570,7 +756,7 @@ main() {
     # ports): stop it before its config is rewritten under it.
     stop_all || true
 
-    STARTED_HTTPD=0 STARTED_IDP=0
+    STARTED_HTTPD=0 STARTED_IDP=0 OIDC_CONF=
     trap on_exit EXIT
 
     if [[ -n "$TENANT_DIR" ]]; then
@@ -584,6 +770,27 @@ main() {
     IDP_BASE=http://127.0.0.1:$IDP_PORT
     if port_open "$PORT"; then
         die "127.0.0.1:$PORT is already in use by another program; pick another --port"
+    fi
+    if [[ -n "$OIDC_ISSUER" ]]; then
+        [[ -n "$OIDC_PORT" ]] || OIDC_PORT=$((PORT + 2))
+        ((OIDC_PORT <= 65535)) || die "--oidc-port: PORT+2 is not a port; give --oidc-port"
+        ((OIDC_PORT != PORT)) || die "--oidc-port must differ from --port"
+        if [[ -z "$IDP_METADATA" ]] && ((OIDC_PORT == IDP_PORT)); then
+            die "--oidc-port must differ from --idp-port"
+        fi
+        local name
+        for name in "${TENANT_NAMES[@]}"; do
+            [[ "$name" != "$OIDC_NAME" ]] \
+                || die "a tenant in ${TENANT_DIR:-$TENANTS} is named $OIDC_NAME, the name of" \
+                    "the demo's OpenID Connect tenant; rename it"
+        done
+        if port_open "$OIDC_PORT"; then
+            die "127.0.0.1:$OIDC_PORT is already in use by another program; pick another --oidc-port"
+        fi
+        OIDC_BASE=http://127.0.0.1:$OIDC_PORT
+        print_oidc_registration
+        make_oidc_tenant
+        check_oidc_provider
     fi
 
     local metadata source

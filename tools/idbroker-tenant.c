@@ -50,7 +50,7 @@
 #define SP_KEY_BITS 3072
 #define SP_CERT_DAYS 365
 #define SP_CERT_LIFETIME ((long)SP_CERT_DAYS * 24 * 3600)
-#define CONF_FILE_MAX (1024 * 1024) /* what the module's reader accepts, too */
+#define CONF_FILE_MAX (1024 * 1024) /* tenant files are a few KiB; refuse anything absurd */
 #define EXIT_USAGE 2
 
 static void usage(FILE *out)
@@ -962,6 +962,10 @@ static int cmd_show(apr_pool_t *p, const char *file, const char *app_kind)
     }
     printf("tenant: %s\napp: %s\nsign-in ID: %s\n", app->tenant->name, app->kind,
            app->tenant->signin_id);
+    if (ib_app_hands_off(app)) {
+        /* Some consoles ask for it (Entra's "Sign on URL"). */
+        printf("portal URL: %s\n", app->portal.url);
+    }
     if (app->oidc != NULL) {
         show_oidc(p, app);
     } else {

@@ -200,7 +200,7 @@ const char *ib_oidc_authorize_url(apr_pool_t *p, const ib_oidc_discovery *d,
     const char *sep = strchr(d->authorization_endpoint, '?') ? "&" : "?";
     return apr_pstrcat(p, d->authorization_endpoint, sep,
                        "response_type=code&client_id=", esc(p, conf->client_id),
-                       "&redirect_uri=", redirect_uri,
+                       "&redirect_uri=", esc(p, redirect_uri),
                        "&scope=", esc(p, conf->scopes),
                        "&state=", esc(p, state), "&nonce=", esc(p, nonce),
                        "&code_challenge=", esc(p, challenge),

@@ -7,7 +7,8 @@ One FakeOp is a python ThreadingHTTPServer on 127.0.0.1 (a free port) with
                                               change or drop (None) fields;
                                               `discovery_status` != 200 fails it)
     GET  /jwks                                {"keys": [k.public_jwk for k in jwks]}
-                                              (`jwks_status` != 200 fails it)
+                                              (`jwks_status` != 200 fails it,
+                                              after `jwks_delay` seconds)
     GET  /authorize                           records the request and 303s at
                                               once to redirect_uri?code=..&state=..
                                               (the state it received)
@@ -86,6 +87,7 @@ class FakeOp:
         self.es_key = make_key("ES256")
         self.jwks: list[OpKey] = [self.key, self.es_key]
         self.jwks_status = 200
+        self.jwks_delay = 0.0       # seconds /jwks takes to answer
         self.discovery_status = 200
         self.discovery_overrides: dict = {}
         self.id_token = None        # callable(auth) -> str
@@ -176,6 +178,7 @@ class FakeOp:
                         return self._send(fop.discovery_status, {"error": "server_error"})
                     return self._send(200, fop.discovery())
                 if path == "/jwks":
+                    time.sleep(fop.jwks_delay)
                     if fop.jwks_status != 200:
                         return self._send(fop.jwks_status, {"error": "server_error"})
                     return self._send(200, {"keys": [k.public_jwk for k in list(fop.jwks)]})

@@ -1,5 +1,7 @@
 """Self-test of the harness without mod_auth_idbroker: if these fail, module
 test failures would be meaningless."""
+import time
+
 from harness import _alive, get, validate_saml_metadata
 
 MD = "urn:oasis:names:tc:SAML:2.0:metadata"
@@ -39,6 +41,11 @@ def test_reload_and_stop(httpd_factory):
     pid = h._pid
     h.write_config('Header always set X-Gen "2"\n')
     h.reload()
+    # An old-generation child may still answer a connection or two while it
+    # winds down (graceful restart); the new config must win within seconds.
+    deadline = time.monotonic() + 10
+    while get(h.url("/")).headers.get("X-Gen") != "2" and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert get(h.url("/")).headers.get("X-Gen") == "2"
     h.stop()
     assert not _alive(pid)

@@ -88,10 +88,25 @@ def rp(httpd_factory, module_path, op, *, auth="client_secret_basic", alg="RS256
     return httpd, base, client
 
 
-def browser() -> requests.Session:
+def browser(keep_alive: bool = True) -> requests.Session:
     s = requests.Session()
     s.trust_env = False
+    if not keep_alive:
+        # a browser retries a request whose reused connection the server
+        # closed meanwhile; requests does not: no reuse under load
+        s.headers["Connection"] = "close"
     return s
+
+
+def wait_for(pattern: str, read, timeout: float = 3.0) -> str:
+    """`read()` (a log) once it matches `pattern` (logs are written after
+    the response went out)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = read()
+        if re.search(pattern, text) or time.monotonic() > deadline:
+            return text
+        time.sleep(0.05)
 
 
 def sign_in(base, user="jane", session=None, deny=False):
@@ -189,13 +204,15 @@ def test_userinfo_on_calls_the_userinfo_endpoint(httpd_factory, module_path, oid
                         app_extra="        IdBrokerOIDCUserinfo On\n")
     s, cb = sign_in(base)
     assert_signed_in(httpd, base, s, cb)
-    assert re.search(r"(GET|POST) /me -> 200", oidc_op.log()), oidc_op.log()[-2000:]
+    log = wait_for(r"(GET|POST) /me -> 200", oidc_op.log)
+    assert re.search(r"(GET|POST) /me -> 200", log), log[-2000:]
 
 
 def test_userinfo_off_does_not_call_it(httpd_factory, module_path, oidc_op):
     httpd, base, _ = rp(httpd_factory, module_path, oidc_op)
     s, cb = sign_in(base)
     assert_signed_in(httpd, base, s, cb)
+    wait_for(r"POST /token -> 200", oidc_op.log)
     assert " /me " not in oidc_op.log()
 
 
@@ -208,7 +225,7 @@ def test_key_rotation_during_continuous_sign_ins(httpd_factory, module_path, oid
     def worker():
         while not stop.is_set():
             try:
-                s, cb = sign_in(base)
+                s, cb = sign_in(base, session=browser(keep_alive=False))
                 ok = cb.status_code == 303 and get(base + "/portal/index.html",
                                                    session=s).status_code == 200
                 results.append((ok, "" if ok else f"{cb.status_code} {cb.text[:300]}"))
@@ -295,7 +312,8 @@ def test_replayed_and_foreign_callbacks_are_refused(httpd_factory, module_path, 
     # the same code and state again, from the same browser
     again = get(callback, session=s)
     assert_refused(httpd, again, "state names no pending sign-in")
-    assert oidc_op.log().count("POST /token ->") == 1, "the replay must not reach the OP"
+    log = wait_for(r"POST /token ->", oidc_op.log)
+    assert log.count("POST /token ->") == 1, "the replay must not reach the OP"
 
 
 def test_wrong_client_secret_is_refused_by_the_token_endpoint(httpd_factory, module_path,
@@ -311,7 +329,8 @@ def test_client_secret_post_where_the_op_expects_basic(httpd_factory, module_pat
                         op_auth="client_secret_basic")
     s, cb = sign_in(base)
     assert_refused(httpd, cb, ["token endpoint refused", "invalid_client"])
-    assert "token request refused: client_secret_post used" in oidc_op.log()
+    log = wait_for("token request refused: client_secret_post used", oidc_op.log)
+    assert "token request refused: client_secret_post used" in log, log[-2000:]
 
 
 def test_missing_required_claims_names_them(httpd_factory, module_path, oidc_op):
@@ -508,6 +527,37 @@ def test_fake_op_new_key_found_by_the_refetch(httpd_factory, module_path, fake_o
     assert fake_op.hits["/jwks"] == jwks + 1
     assert (f'key is unknown (JWS: no key with kid "{stranger.kid}"): JWKS refetched from '
             f'{fake_op.base}/jwks, 3 keys') in httpd.error_log()
+
+
+def test_fake_op_sign_ins_during_the_refetch_wait_for_it(httpd_factory, module_path,
+                                                       fake_op):
+    """Several sign-ins with the new kid at once (a key rotation): one
+    refetches, the others must use its result, not the JWKS that lacks the key."""
+    stranger = make_key("RS256")
+    fake_op.id_token = lambda auth: fake_op.sign(fake_op.claims(auth), key=stranger)
+    httpd, base = fake_rp(httpd_factory, module_path, fake_op)
+    jwks = fake_op.hits["/jwks"]
+    fake_op.jwks.append(stranger)
+    fake_op.jwks_delay = 0.5
+    pending = []
+    for _ in range(3):
+        s = browser()
+        start = get(base + "/portal/index.html", session=s)
+        pending.append((s, get(start.headers["Location"], session=s).headers["Location"]))
+    answers = [None] * len(pending)
+
+    def callback(i):
+        answers[i] = get(pending[i][1], session=pending[i][0])
+
+    threads = [threading.Thread(target=callback, args=(i,)) for i in range(len(pending))]
+    for t in threads:
+        t.start()
+        time.sleep(0.05)
+    for t in threads:
+        t.join(15)
+    for (s, _), cb in zip(pending, answers):
+        assert_signed_in(httpd, base, s, cb)
+    assert fake_op.hits["/jwks"] == jwks + 1
 
 
 def test_fake_op_jwks_failure_at_start_then_recovery(httpd_factory, module_path, fake_op):

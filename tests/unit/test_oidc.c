@@ -880,6 +880,8 @@ START_TEST(test_merge_userinfo_id_token_claims_win)
                                             "\"phone_number\":\"+1 555\",\"groups\":[\"g1\"],"
                                             "\"nick\":\"b\"}"));
     ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(c, "email")->valuestring, "id@x");
+    ck_assert_msg(cJSON_GetObjectItemCaseSensitive(c, "phone_number") != NULL,
+                  "userinfo claim phone_number not added");
     ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(c, "phone_number")->valuestring, "+1 555");
     ck_assert(cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(c, "groups")));
     /* claim names are case-sensitive: "nick" is a new claim beside "Nick" */
