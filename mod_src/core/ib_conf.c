@@ -11,6 +11,7 @@
 #include "ib_conf.h"
 #include "ib_idp_source.h"
 #include "ib_oidc.h"
+#include "ib_pages.h"
 #include "ib_random.h"
 
 void ib_registry_index_app(ib_registry *reg, ib_app *app);
@@ -694,6 +695,24 @@ static const char *set_oidc_entra_tenant(ib_conf_ctx *ctx, int argc, const char 
     }
     oidc_conf(ctx)->entra_tenant = apr_pstrdup(ctx->pool, argv[0]);
     return NULL;
+}
+
+/* ---- error pages (ib_pages.h) ------------------------------------------- */
+
+static const char *set_error_template(ib_conf_ctx *ctx, int argc, const char *const *argv)
+{
+    const char *err = ib_pages_set_template(ctx->pool, ctx->tenant, conf_path(ctx, argv[0]));
+    if (err == NULL && !ib_page_template_uses(ctx->tenant->pages->tpl, IB_PAGE_TXID)) {
+        warn(ctx, apr_psprintf(ctx->pool, "tenant '%s': IdBrokerErrorTemplate %s has no "
+                               "{{txid}}: users cannot quote the Transaction ID",
+                               ctx->tenant->name, argv[0]));
+    }
+    return err;
+}
+
+static const char *set_support_contact(ib_conf_ctx *ctx, int argc, const char *const *argv)
+{
+    return ib_pages_set_support(ctx->pool, ctx->tenant, argc, argv);
 }
 
 static const char *finalize_oidc(ib_conf_ctx *ctx, ib_app *app)

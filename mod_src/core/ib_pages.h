@@ -28,6 +28,7 @@ extern const char *const ib_page_field_names[IB_PAGE_N_FIELDS];
 typedef struct ib_page_template ib_page_template;
 
 /* What ib_tenant.pages points at; NULL there = the built-in page, no contact. */
+typedef struct ib_tenant_pages ib_tenant_pages;
 struct ib_tenant_pages {
     const char *template_path;      /* NULL = the built-in page */
     const ib_page_template *tpl;

@@ -108,6 +108,7 @@ struct ib_tenant {
     apr_array_header_t *allowed_origins; /* const char*: extra redirect targets */
     int require_signed_logout;     /* SLO-9, default on */
     apr_hash_t *seen;              /* directive name -> "file:line" (one-shot directives) */
+    struct ib_tenant_pages *pages; /* error template, support contact (ib_pages.h); NULL = defaults */
 };
 
 typedef struct ib_registry {

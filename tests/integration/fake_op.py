@@ -90,6 +90,7 @@ class FakeOp:
         self.jwks_delay = 0.0       # seconds /jwks takes to answer
         self.discovery_status = 200
         self.discovery_overrides: dict = {}
+        self.redirect_extra: dict = {}  # more parameters of the redirect back (iss, error)
         self.id_token = None        # callable(auth) -> str
         self.token_reply = None     # callable(auth) -> (status, dict)
         self.userinfo = None        # callable(auth) -> dict
@@ -187,7 +188,7 @@ class FakeOp:
                     with fop._lock:
                         fop.codes[code] = q
                     back = f"{q.get('redirect_uri', '')}?" + urlencode(
-                        {"code": code, "state": q.get("state", "")})
+                        {"code": code, "state": q.get("state", ""), **fop.redirect_extra})
                     return self._send(303, "", "text/plain", {"Location": back})
                 if path == "/userinfo":
                     auth = fop.codes.get(self._bearer_code(), {})

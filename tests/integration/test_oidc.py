@@ -623,3 +623,49 @@ def test_fake_op_userinfo_of_another_sub_is_refused(httpd_factory, module_path, 
                           app_extra="        IdBrokerOIDCUserinfo On\n")
     s, cb = fake_sign_in(base, fake_op)
     assert_refused(httpd, cb, "the userinfo sub is not the ID token's sub")
+
+
+def test_fake_op_redirect_iss_of_another_issuer_is_refused(httpd_factory, module_path,
+                                                           fake_op):
+    """RFC 9207: an iss parameter in the redirect must be our issuer (mix-up)."""
+    httpd, base = fake_rp(httpd_factory, module_path, fake_op)
+    fake_op.redirect_extra = {"iss": "http://127.0.0.1:1"}
+    s, cb = fake_sign_in(base, fake_op)
+    assert_refused(httpd, cb, "the iss parameter of the redirect names another issuer")
+    assert not fake_op.token_requests(), "refused before the code is redeemed"
+    fake_op.redirect_extra = {"iss": fake_op.issuer}
+    s, cb = fake_sign_in(base, fake_op)
+    assert_signed_in(httpd, base, s, cb)
+
+
+ENTRA_TID = "7f3b2c1a-0d4e-4f5a-9b8c-1a2b3c4d5e6f"
+OTHER_TID = "0c0c0c0c-1111-2222-3333-444455556666"
+ENTRA = "https://login.microsoftonline.com/"
+
+
+@pytest.mark.parametrize("iss,tid,reason", [
+    (f"{ENTRA}{ENTRA_TID}/v2.0", ENTRA_TID, None),
+    (f"{ENTRA}{OTHER_TID}/v2.0", OTHER_TID, f"iss '{ENTRA}{OTHER_TID}/v2.0' is not the issuer"),
+    (f"{ENTRA}{ENTRA_TID}/v2.0", OTHER_TID, f"tid '{OTHER_TID}' is not the configured Entra"),
+    (f"{ENTRA}{ENTRA_TID}/v2.0", None, "tid '' is not the configured Entra tenant"),
+    (f"{ENTRA}{{tenantid}}/v2.0", ENTRA_TID, "is not the issuer"),
+    (f"{ENTRA}organizations/v2.0", ENTRA_TID, "is not the issuer"),
+], ids=["own-tenant", "other-tenant", "tid-other", "tid-missing", "iss-template",
+        "iss-organizations"])
+def test_fake_op_entra_organizations_issuer(httpd_factory, module_path, fake_op, iss, tid,
+                                            reason):
+    """The entra preset with the multi-tenant issuer: discovery names the
+    {tenantid} template, the token must carry the configured tenant's iss and
+    tid. (Discovery, keys and token endpoint are the fake's: only names are
+    Microsoft's, nothing goes to login.microsoftonline.com.)"""
+    fake_op.issuer = f"{ENTRA}organizations/v2.0"
+    fake_op.discovery_overrides = {"issuer": f"{ENTRA}{{tenantid}}/v2.0"}
+    fake_op.id_token = lambda auth: fake_op.sign(fake_op.claims(auth, iss=iss, tid=tid))
+    httpd, base = fake_rp(httpd_factory, module_path, fake_op,
+                          app_extra=f"        IdBrokerOIDCProvider entra\n"
+                                    f"        IdBrokerOIDCEntraTenant {ENTRA_TID}\n")
+    s, cb = fake_sign_in(base, fake_op)
+    if reason is None:
+        assert_signed_in(httpd, base, s, cb)
+    else:
+        assert_refused(httpd, cb, reason)
