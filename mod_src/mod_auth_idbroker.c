@@ -1,6 +1,8 @@
 /* mod_auth_idbroker: federated sign-in (SAML 2.0 SP, OIDC RP) in front of
  * web portals. This file holds the module record and hook registration only. */
 #include <dlfcn.h>
+#include <stdlib.h>
+#include <time.h>
 
 #include <httpd.h>
 #include <lasso/lasso.h>
@@ -31,6 +33,13 @@ static int ib_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
                           server_rec *s)
 {
     xmlInitParser();
+    /* lasso formats a local time for every log message it considers; without
+     * TZ, glibc stats /etc/localtime on each call. Naming the file once lets
+     * it load the zone once. */
+    if (getenv("TZ") == NULL) {
+        setenv("TZ", ":/etc/localtime", 0);
+        tzset();
+    }
     const char *err = ib_saml_library_init();
     if (err != NULL) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "mod_auth_idbroker: %s", err);
@@ -93,6 +102,7 @@ static void ib_register_hooks(apr_pool_t *p)
     ap_hook_quick_handler(ib_endpoint_dispatch, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_handler(ib_handle_status, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(ib_handle_signin_choice, NULL, NULL, APR_HOOK_MIDDLE);
+    ib_audit_register_hooks(p);    /* IdBrokerAuditLog: open_logs, log_transaction */
 }
 
 AP_DECLARE_MODULE(auth_idbroker) = {

@@ -281,7 +281,52 @@ static const char *read_entity(apr_pool_t *p, xmlNodePtr root, xmlNodePtr entity
     return err;
 }
 
+/* The result in `p`, everything else (the DOM, an aggregate's thousands of
+ * attribute copies) in a scratch pool destroyed before returning: processes
+ * keep one small ib_idp_md per copy, not the document it came from. */
+static const char *copy_out(apr_pool_t *p, const ib_idp_md *from, ib_idp_md **out)
+{
+    ib_idp_md *md = apr_pmemdup(p, from, sizeof(*md));
+    const char **strs[] = {&md->entity_id, &md->sso_post, &md->sso_redirect, &md->slo_post,
+                           &md->slo_redirect};
+    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+        *strs[i] = *strs[i] ? apr_pstrdup(p, *strs[i]) : NULL;
+    }
+    md->certs = apr_array_make(p, from->certs->nelts, sizeof(ib_cert *));
+    for (int i = 0; i < from->certs->nelts; i++) {
+        ib_cert *c;
+        const char *err = ib_cert_from_base64(p, "metadata KeyDescriptor",
+                                              APR_ARRAY_IDX(from->certs, i, ib_cert *)->der_b64,
+                                              &c);
+        if (err != NULL) {
+            return err;
+        }
+        APR_ARRAY_PUSH(md->certs, ib_cert *) = c;
+    }
+    *out = md;
+    return NULL;
+}
+
+static const char *parse_in(apr_pool_t *p, const char *xml, apr_size_t len,
+                            const ib_idp_md_rules *rules, ib_idp_md **out);
+
 const char *ib_idp_md_parse(apr_pool_t *p, const char *xml, apr_size_t len,
+                            const ib_idp_md_rules *rules, ib_idp_md **out)
+{
+    apr_pool_t *tmp;
+    apr_pool_create(&tmp, p);
+    ib_idp_md *md = NULL;
+    const char *err = parse_in(tmp, xml, len, rules, &md);
+    if (err == NULL) {
+        err = copy_out(p, md, out);
+    } else {
+        err = apr_pstrdup(p, err);
+    }
+    apr_pool_destroy(tmp);
+    return err;
+}
+
+static const char *parse_in(apr_pool_t *p, const char *xml, apr_size_t len,
                             const ib_idp_md_rules *rules, ib_idp_md **out)
 {
     xmlDocPtr doc = NULL;
