@@ -4,8 +4,13 @@ The rules a well-behaved OP never breaks are tested against a hostile OP of
 our own (tests/integration/fake_op.py) that serves crafted ID tokens."""
 from __future__ import annotations
 
+import base64
+import hashlib
+import os
 import re
+import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -17,13 +22,13 @@ from cryptography.hazmat.primitives import serialization
 
 from acs_fixture import ATTR_ERROR, CANCELLED, GENERIC, SESSION_COOKIE, TXID_RE
 from fake_op import FakeOp, fake_op, fake_op_factory  # noqa: F401
-from harness import get, post
-from op import (browser_login, decode_jwt, find_form, follow_logout, make_key,  # noqa: F401
-                oidc_op, oidc_op_factory)
+from harness import Httpd, get, post
+from op import (browser_login, find_form, follow_logout, make_key, oidc_op,  # noqa: F401
+                oidc_op_factory)
 from tenants import TenantDir, tenant_conf
 
 REPO = Path(__file__).resolve().parents[2]
-CLI = REPO / "idbroker-tenant"
+CLI = os.environ.get("IDBROKER_TENANT_CLI") or str(REPO / "idbroker-tenant")
 UNAVAILABLE = "Sign-in Is Unavailable"
 # what tests/integration/test_signin_ssp.py asserts for jane over SAML
 JANE_SID = "S-1-5-21-1111111111-2222222222-3333333333-1104"
@@ -368,7 +373,7 @@ def test_access_denied_at_the_op(httpd_factory, module_path, oidc_op):
 
 
 def oidc_check(conf: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([str(CLI), "oidc-check", str(conf)], capture_output=True, text=True,
+    return subprocess.run([CLI, "oidc-check", str(conf)], capture_output=True, text=True,
                           timeout=30)
 
 
@@ -461,27 +466,57 @@ HOSTILE = {
 }
 
 
+@pytest.fixture(scope="module")
+def shared_fake_rp(request, module_path):
+    """One fake OP and one httpd for the per-token cases below (the ID token
+    is all that changes between them): (fop, httpd, base)."""
+    workdir = Path(tempfile.mkdtemp(prefix="idbroker-it-", dir="/tmp"))
+    workdir.chmod(0o755)
+    fop = FakeOp().start()
+    httpd = Httpd(workdir / "httpd0", module_path)
+    failed_before = request.session.testsfailed
+    try:
+        base, _ = start_rp(httpd, issuer=fop.issuer, client_id=fop.client_id,
+                           client_secret=fop.client_secret)
+        yield fop, httpd, base
+    finally:
+        httpd.stop()
+        fop.stop()
+        if request.session.testsfailed > failed_before or os.environ.get("IDBROKER_KEEP_WORKDIR"):
+            print(f"\nhttpd work dir kept: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def token_case(shared_fake_rp):
+    fop, httpd, base = shared_fake_rp
+    fop.requests.clear()
+    yield fop, httpd, base
+    fop.id_token = None
+
+
 @pytest.mark.parametrize("case", sorted(GOOD))
-def test_fake_op_good_id_token_signs_in(httpd_factory, module_path, fake_op, case):
-    fake_op.id_token = lambda auth: GOOD[case](fake_op, auth)
-    httpd, base = fake_rp(httpd_factory, module_path, fake_op)
-    s, cb = fake_sign_in(base, fake_op)
+def test_fake_op_good_id_token_signs_in(token_case, case):
+    fop, httpd, base = token_case
+    fop.id_token = lambda auth: GOOD[case](fop, auth)
+    s, cb = fake_sign_in(base, fop)
     page = assert_signed_in(httpd, base, s, cb)
     assert page.headers["X-Echo-OID"] == JANE_OID
     # the authorization request: code flow, PKCE S256, fresh state and nonce
-    auth = next(q for m, p, q, h in fake_op.requests if p == "/authorize")
+    auth = next(q for m, p, q, h in fop.requests if p == "/authorize")
     assert auth["response_type"] == "code" and auth["code_challenge_method"] == "S256"
     assert len(auth["state"]) >= 32 and len(auth["nonce"]) >= 32
-    form = fake_op.token_requests()[0][2]
+    form = fop.token_requests()[0][2]
     assert len(form["code_verifier"]) >= 43
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE))
-def test_fake_op_hostile_id_token_is_refused(httpd_factory, module_path, fake_op, case):
+def test_fake_op_hostile_id_token_is_refused(token_case, case):
+    fop, httpd, base = token_case
     make, reason = HOSTILE[case]
-    fake_op.id_token = lambda auth: make(fake_op, auth)
-    httpd, base = fake_rp(httpd_factory, module_path, fake_op)
-    s, cb = fake_sign_in(base, fake_op)
+    fop.id_token = lambda auth: make(fop, auth)
+    s, cb = fake_sign_in(base, fop)
     assert_refused(httpd, cb, reason)
     assert SESSION_COOKIE not in s.cookies
 
@@ -590,8 +625,6 @@ def test_fake_op_token_endpoint_invalid_grant(httpd_factory, module_path, fake_o
 
 
 def test_fake_op_token_request_is_the_code_flow_with_pkce(httpd_factory, module_path, fake_op):
-    import base64
-    import hashlib
     httpd, base = fake_rp(httpd_factory, module_path, fake_op)
     s, cb = fake_sign_in(base, fake_op)
     assert_signed_in(httpd, base, s, cb)
