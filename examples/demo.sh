@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
-# A SAML sign-in demo: mod_auth_idbroker in a private Apache httpd protecting
-# a sample portal, signing in against a local SimpleSAMLphp IdP (or yours).
+# A sign-in demo: mod_auth_idbroker in a private Apache httpd protecting a
+# sample portal with two tenants, one signing in with SAML at a local
+# SimpleSAMLphp IdP (or yours), one with OpenID Connect at a local OpenID
+# Provider (or yours).
 #
-#   examples/demo.sh [--port N] [--idp-port M] [--dir DIR]
+#   examples/demo.sh [--port N] [--idp-port M] [--oidc-port P] [--op-port Q]
+#                    [--dir DIR]
 #           install what is missing, build, start a local SimpleSAMLphp IdP
 #           on 127.0.0.1:M with demo users, make a tenant connected to it,
-#           start httpd on 127.0.0.1:N and make the IdP trust the tenant
+#           start a local OpenID Provider (npm oidc-provider, the one the
+#           tests use: tests/integration/op/server.js) on 127.0.0.1:Q with
+#           demo users and a client registered for the second tenant,
+#           oidcdemo, on 127.0.0.1:P; start httpd on 127.0.0.1:N and :P and
+#           make the IdP trust the SAML tenant
 #   examples/demo.sh --idp-metadata FILE [--port N] [--dir DIR]
 #           no local IdP: connect the tenant to the IdP described by the SAML
 #           metadata in FILE (entity ID, SSO/SLO URLs, signing certificates)
@@ -15,24 +22,30 @@
 #           on a copy in DIR
 #   examples/demo.sh --oidc-issuer URL --client-id ID --client-secret-file FILE
 #           [--oidc-port P] ...
-#           also run a second tenant, oidcdemo, on 127.0.0.1:P (default
-#           port + 2) that signs in with OpenID Connect at the provider with
-#           that issuer, as that client (FILE holds the client secret, one
-#           line), protecting the same portal. Register at the provider the
+#           no local OpenID Provider: tenant oidcdemo signs in with OpenID
+#           Connect at the provider with that issuer, as that client (FILE
+#           holds the client secret, one line). Register at the provider the
 #           redirect URI http://127.0.0.1:P/oidc/callback and the post-logout
 #           redirect URI http://127.0.0.1:P/ (the demo prints both at start)
 #   examples/demo.sh --stop [--dir DIR]
-#           stop the httpd and the local IdP of the demo in DIR
+#           stop the httpd, the local IdP and the local OpenID Provider of the
+#           demo in DIR
 #
-# Defaults: port 8080, IdP port = port + 1, dir /tmp/idbroker-demo. Everything
-# (configs, tenant, keys, IdP, logs, pid files) lives in DIR; the system's
-# /etc/apache2 setup is neither used nor touched, and both servers listen on
-# 127.0.0.1 only. Starting again stops the previous demo in DIR first.
+# Defaults: port 8080, IdP port = port + 1, OIDC tenant port = port + 2, OP
+# port = port + 3, dir /tmp/idbroker-demo. Everything (configs, tenants, keys,
+# IdP, OP, logs, pid files) lives in DIR; the system's /etc/apache2 setup is
+# neither used nor touched, and every server listens on 127.0.0.1 only.
+# Starting again stops the previous demo in DIR first.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 APACHE_BIN=/usr/sbin/apache2
 PHP_BIN=/usr/bin/php
+# The local OpenID Provider: the test suite's npm oidc-provider server, run
+# with Node.js (NodeSource's or Debian's).
+NODE_BIN=$(command -v node || echo /usr/bin/node)
+NPM_BIN=$(command -v npm || echo /usr/bin/npm)
+OP_SRC=$REPO/tests/integration/op
 PYTHON=/usr/bin/python3
 MODULES_DIR=/usr/lib/apache2/modules
 # The modules the demo config needs besides ours. Ones compiled into the
@@ -56,27 +69,36 @@ OIDC_CLIENT_ID=
 OIDC_SECRET_FILE=
 OIDC_PORT=
 OIDC_FLAGS=
+# Without --oidc-issuer the demo runs its own OpenID Provider on OP_PORT
+# (default port + 3), with this client registered for oidcdemo.
+LOCAL_OP=1
+OP_PORT=
+OP_CLIENT_ID=demo-portal
 
 usage() {
     cat >&2 <<EOF
-usage: examples/demo.sh [--port N] [--idp-port M] [--dir DIR]
+usage: examples/demo.sh [--port N] [--idp-port M] [--oidc-port P]
+                        [--op-port Q] [--dir DIR]
                         [--idp-metadata FILE] [--tenant-dir DIR2]
                         [--oidc-issuer URL --client-id ID
-                         --client-secret-file FILE [--oidc-port P]]
+                         --client-secret-file FILE]
        examples/demo.sh --stop [--dir DIR]
-Defaults: --port 8080 --idp-port PORT+1 --dir /tmp/idbroker-demo
+Defaults: --port 8080 --idp-port PORT+1 --oidc-port PORT+2 --op-port PORT+3
+          --dir /tmp/idbroker-demo
   --idp-metadata FILE  connect to the IdP in this SAML metadata file instead
                        of starting a local SimpleSAMLphp IdP
   --tenant-dir DIR2    use the tenant conf(s) in DIR2 (made by
                        idbroker-tenant new) instead of making one
+  --oidc-port P        the port of tenant oidcdemo, which signs in with
+                       OpenID Connect (default PORT+2)
+  --op-port Q          the port of the local OpenID Provider (default PORT+3)
   --oidc-issuer URL, --client-id ID, --client-secret-file FILE
-                       (together) also run tenant oidcdemo on 127.0.0.1:P,
-                       signing in with OpenID Connect at the provider with
-                       this issuer as this client; FILE holds the client
-                       secret (one line). Register at the provider the
-                       redirect URI http://127.0.0.1:P/oidc/callback and
-                       the post-logout redirect URI http://127.0.0.1:P/
-  --oidc-port P        that tenant's port (default PORT+2)
+                       (together) no local OpenID Provider: oidcdemo signs
+                       in at the provider with this issuer as this client;
+                       FILE holds the client secret (one line). Register at
+                       the provider the redirect URI
+                       http://127.0.0.1:P/oidc/callback and the post-logout
+                       redirect URI http://127.0.0.1:P/
 EOF
     exit 2
 }
@@ -111,10 +133,10 @@ parse_args() {
             --idp-metadata=*) IDP_METADATA=${1#*=}; shift ;;
             --tenant-dir) [[ $# -ge 2 ]] || usage; TENANT_DIR=$2; shift 2 ;;
             --tenant-dir=*) TENANT_DIR=${1#*=}; shift ;;
-            --oidc-issuer|--client-id|--client-secret-file|--oidc-port)
+            --oidc-issuer|--client-id|--client-secret-file|--oidc-port|--op-port)
                 [[ $# -ge 2 ]] || usage_error "$1 needs a value"
                 set_oidc_arg "$1" "$2"; shift 2 ;;
-            --oidc-issuer=*|--client-id=*|--client-secret-file=*|--oidc-port=*)
+            --oidc-issuer=*|--client-id=*|--client-secret-file=*|--oidc-port=*|--op-port=*)
                 set_oidc_arg "${1%%=*}" "${1#*=}"; shift ;;
             --stop) ACTION=stop; shift ;;
             -h|--help) usage ;;
@@ -161,6 +183,11 @@ parse_args() {
     # The OIDC tenant (conf + SP key pair), apart from TENANTS: it is on a
     # port of its own and has no SAML IdP to connect.
     OIDC_TENANTS=$DIR/oidc.d
+    # The local OpenID Provider: its config (keys, client, users), client
+    # secret, log and pid file.
+    OP_DIR=$DIR/op
+    OP_PIDFILE=$OP_DIR/node.pid
+    OP_CONFIG=$OP_DIR/config.json
 }
 
 set_oidc_arg() {
@@ -168,7 +195,8 @@ set_oidc_arg() {
         --oidc-issuer) OIDC_ISSUER=$2 ;;
         --client-id) OIDC_CLIENT_ID=$2 ;;
         --client-secret-file) OIDC_SECRET_FILE=$2 ;;
-        --oidc-port) OIDC_PORT=$2 ;;
+        --oidc-port) OIDC_PORT=$2; return ;;
+        --op-port) OP_PORT=$2; return ;;
     esac
     OIDC_FLAGS+=" $1"
 }
@@ -179,11 +207,25 @@ not_a_conf_word() {
     [[ -z "$1" || "$1" == *[^[:graph:]]* || "$1" == *[\"\'\\\<\>]* ]]
 }
 
-# The OIDC flags: all three or none, each value fit for a tenant conf.
+# The OIDC flags: all three or none, each value fit for a tenant conf; the
+# ports, whether or not the provider is the demo's own.
 check_oidc_args() {
     local flag
     local -a missing=()
+    if [[ -n "$OIDC_PORT" ]]; then
+        check_port --oidc-port "$OIDC_PORT"
+        OIDC_PORT=$((10#$OIDC_PORT))
+    fi
+    if [[ -n "$OP_PORT" ]]; then
+        check_port --op-port "$OP_PORT"
+        OP_PORT=$((10#$OP_PORT))
+    fi
     [[ -n "$OIDC_FLAGS" ]] || return 0
+    if [[ -n "$OP_PORT" ]]; then
+        usage_error "--op-port is the port of the demo's own OpenID Provider, which" \
+            "--oidc-issuer replaces: give one or the other"
+    fi
+    LOCAL_OP=0
     for flag in --oidc-issuer --client-id --client-secret-file; do
         [[ "$OIDC_FLAGS " == *" $flag "* ]] || missing+=("$flag")
     done
@@ -213,10 +255,6 @@ check_oidc_args() {
     if not_a_conf_word "$OIDC_SECRET_FILE"; then
         usage_error "--client-secret-file: a tenant conf cannot name '$OIDC_SECRET_FILE'" \
             "(spaces or quotes in the path); move the file"
-    fi
-    if [[ -n "$OIDC_PORT" ]]; then
-        check_port --oidc-port "$OIDC_PORT"
-        OIDC_PORT=$((10#$OIDC_PORT))
     fi
 }
 
@@ -329,12 +367,45 @@ stop_idp() {
     return 0
 }
 
+# The pid of the running local OpenID Provider (node server.js with the
+# demo's OP config), if any; the command line is checked as for the IdP.
+op_pid() {
+    local pid
+    [[ -r "$OP_PIDFILE" ]] || return 1
+    pid=$(<"$OP_PIDFILE")
+    [[ "$pid" =~ ^[0-9]+$ ]] && pid_alive "$pid" || return 1
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "server.js $OP_CONFIG" || return 1
+    echo "$pid"
+}
+
+# Stop the local OpenID Provider (one node process, in a session of its own).
+stop_op() {
+    local pid i sig
+    pid=$(op_pid) || { rm -f -- "$OP_PIDFILE"; return 1; }
+    for sig in TERM KILL; do
+        kill "-$sig" -- "-$pid" 2>/dev/null || true
+        for ((i = 0; i < TIMEOUT * 10; i++)); do
+            [[ -z "$(group_members "$pid")" ]] && break 2
+            sleep 0.1
+        done
+        echo "demo: the OpenID Provider (node, pid $pid) did not stop on SIG$sig" >&2
+    done
+    await_reaped "$pid"
+    rm -f -- "$OP_PIDFILE"
+    return 0
+}
+
 stop_all() {
-    local what=""
-    if stop_httpd; then what="httpd"; fi
-    if stop_idp; then what+="${what:+ and }the local IdP"; fi
-    [[ -n "$what" ]] || return 1
-    echo "demo: stopped $what in $DIR"
+    local -a what=()
+    if stop_httpd; then what+=("httpd"); fi
+    if stop_idp; then what+=("the local IdP"); fi
+    if stop_op; then what+=("the local OpenID Provider"); fi
+    case ${#what[@]} in
+        0) return 1 ;;
+        1) echo "demo: stopped ${what[0]} in $DIR" ;;
+        2) echo "demo: stopped ${what[0]} and ${what[1]} in $DIR" ;;
+        *) echo "demo: stopped ${what[0]}, ${what[1]} and ${what[2]} in $DIR" ;;
+    esac
 }
 
 build() {
@@ -389,11 +460,24 @@ copy_tenants() {
 }
 
 # The OpenID Connect tenant: its SP key pair is made once (OIDC does not use
-# it, but every tenant has one); its conf is written afresh on every start
-# from the --oidc-* flags. Claims map to the identity as the standard scopes
-# give them: cip_upn from email (user@domain), names from profile.
+# it, but every tenant has one); its conf is written afresh on every start,
+# for the local OpenID Provider or from the --oidc-* flags. Claims map to the
+# identity as the standard scopes give them: cip_upn from email
+# (user@domain), names from profile. The local provider also knows the scope
+# `cip`, whose claims (cip_sid, cip_oid, ...) have the identity's own names.
 make_oidc_tenant() {
-    local conf=$OIDC_TENANTS/$OIDC_NAME.conf keys=$OIDC_NAME-keys
+    local conf=$OIDC_TENANTS/$OIDC_NAME.conf keys=$OIDC_NAME-keys origin scopes
+    if ((LOCAL_OP)); then
+        origin="for the demo's own OpenID Provider (tests/integration/op/server.js,
+# config in $OP_DIR), which has the client registered. --oidc-issuer,
+# --client-id and --client-secret-file connect it to another provider
+# instead: use those, do not edit this file. At that provider, register"
+        scopes="openid profile email cip"
+    else
+        origin="from --oidc-issuer, --client-id and --client-secret-file: change those, not
+# this file. At the provider, register"
+        scopes="openid profile email"
+    fi
     if [[ ! -f "$OIDC_TENANTS/$keys/sp-signing.key" || ! -f "$OIDC_TENANTS/$keys/sp-signing.crt" ]]; then
         rm -rf -- "$OIDC_TENANTS"
         mkdir_755 "$OIDC_TENANTS"
@@ -404,8 +488,7 @@ make_oidc_tenant() {
     fi
     cat >"$conf.tmp" <<EOF
 # The demo's OpenID Connect tenant, written by examples/demo.sh on every start
-# from --oidc-issuer, --client-id and --client-secret-file: change those, not
-# this file. At the provider, register
+# $origin
 #     redirect URI               $OIDC_BASE/oidc/callback
 #     post-logout redirect URI   $OIDC_BASE/
 <IdBrokerTenant $OIDC_NAME>
@@ -429,7 +512,7 @@ make_oidc_tenant() {
         IdBrokerOIDCIssuer $OIDC_ISSUER
         IdBrokerOIDCClientID $OIDC_CLIENT_ID
         IdBrokerOIDCClientSecret file:$OIDC_SECRET_FILE
-        IdBrokerOIDCScopes openid profile email
+        IdBrokerOIDCScopes $scopes
         # Some providers (Okta) leave profile claims out of the ID token.
         IdBrokerOIDCUserinfo On
     </IdBrokerApp>
@@ -533,6 +616,70 @@ start_idp() {
         --metadata || exit 1
 }
 
+# Whether this machine cannot run the local OpenID Provider: npm
+# oidc-provider 9 needs crypto.hash(), Node.js 20.12 or later (Debian 12's
+# own nodejs is 18, NodeSource's is newer). If so, prints why.
+node_too_old() {
+    local version
+    if [[ ! -x "$NODE_BIN" ]]; then
+        echo "$NODE_BIN not found"
+        return 0
+    fi
+    version=$("$NODE_BIN" -p 'process.versions.node' 2>/dev/null) || version=unknown
+    if [[ "$version" =~ ^([0-9]+)\.([0-9]+) ]] \
+        && ((BASH_REMATCH[1] > 20 || (BASH_REMATCH[1] == 20 && BASH_REMATCH[2] >= 12))); then
+        return 1
+    fi
+    echo "$NODE_BIN is Node.js $version"
+}
+
+# npm oidc-provider for the local OpenID Provider: `npm ci` in OP_SRC when
+# node_modules is missing or no longer holds it. The test suite (op.py) does
+# the same under the same lock file, so the two never run npm at once.
+ensure_op_modules() {
+    local lock=${TMPDIR:-/tmp}/idbroker-op-npm-ci.lock out
+    if [[ -f "$OP_SRC/node_modules/oidc-provider/package.json" \
+          && -f "$OP_SRC/node_modules/.package-lock.json" ]]; then
+        return 0
+    fi
+    [[ -x "$NPM_BIN" ]] || die "$NPM_BIN not found: npm installs the local OpenID Provider"
+    echo "demo: npm ci in $OP_SRC (npm oidc-provider, for the local OpenID Provider)"
+    if ! out=$(exec 9>>"$lock" && flock 9 && cd "$OP_SRC" \
+            && NPM_CONFIG_UPDATE_NOTIFIER=false "$NPM_BIN" ci --no-audit --no-fund \
+               --loglevel=error 2>&1); then
+        printf '%s\n' "$out" >&2
+        die "npm ci in $OP_SRC failed"
+    fi
+}
+
+# The local OpenID Provider: node server.js with a config (signing key,
+# cookie key and client secret made once; the client's redirect URIs and the
+# users written on every start), in a session of its own like the IdP.
+start_op() {
+    local i
+    ensure_op_modules
+    helper op-setup --op-dir "$OP_DIR" --port "$OP_PORT" --client-id "$OP_CLIENT_ID" \
+        --rp-base "$OIDC_BASE" --node "$NODE_BIN" \
+        || die "could not write the OpenID Provider's config in $OP_DIR"
+    rm -f -- "$OP_PIDFILE"
+    # shellcheck disable=SC2016
+    (cd "$OP_SRC" && exec setsid /bin/sh -c 'echo "$$" >"$0" && exec "$@"' "$OP_PIDFILE" \
+        env -i PATH=/usr/local/bin:/usr/bin:/bin LANG=C LC_ALL=C TZ=UTC HOME="$OP_DIR" \
+        "$NODE_BIN" "$OP_SRC/server.js" "$OP_CONFIG" "$OP_PORT") \
+        </dev/null >>"$OP_DIR/op.log" 2>&1 &
+    for ((i = 0; i < TIMEOUT * 10; i++)); do
+        [[ -s "$OP_PIDFILE" ]] && break
+        sleep 0.1
+    done
+    STARTED_OP=1
+    if ! helper wait-url "$OIDC_ISSUER/.well-known/openid-configuration" \
+            --contains authorization_endpoint --timeout "$TIMEOUT"; then
+        echo "demo: the OpenID Provider did not start; last log lines:" >&2
+        tail -n 20 -- "$OP_DIR/op.log" >&2 2>/dev/null || true
+        exit 1
+    fi
+}
+
 # The portal (a CGI) and the start page are copied afresh each start so
 # edits to examples/ show up.
 install_portal() {
@@ -580,9 +727,9 @@ write_config() {
     fi
     # The OpenID Connect tenant, on a port of its own: the module picks the
     # tenant by the host and port the browser asked for.
-    if [[ -n "$OIDC_ISSUER" ]]; then
+    if [[ -n "$OIDC_CONF" ]]; then
         oidc_listen="Listen 127.0.0.1:$OIDC_PORT"
-        oidc_include=$'# The OpenID Connect tenant (--oidc-issuer).\nInclude '"$OIDC_CONF"
+        oidc_include=$'# The OpenID Connect tenant.\nInclude '"$OIDC_CONF"
     fi
     mkdir_755 "$DIR/logs"
     mkdir_755 "$DIR/run"
@@ -659,7 +806,7 @@ start_httpd() {
     STARTED_HTTPD=1
     for ((i = 0; i < TIMEOUT * 10; i++)); do
         if running_pid >/dev/null && port_open "$PORT" \
-            && { [[ -z "$OIDC_ISSUER" ]] || port_open "$OIDC_PORT"; }; then
+            && { [[ -z "$OIDC_CONF" ]] || port_open "$OIDC_PORT"; }; then
             return 0
         fi
         sleep 0.1
@@ -686,12 +833,35 @@ save_sp_metadata() {
     fi
 }
 
+# The OpenID Connect half of the summary.
+print_oidc_summary() {
+    echo "  OIDC portal:     $OIDC_BASE/portal/   <- the same portal, signing in with OpenID Connect"
+    if ((LOCAL_OP)); then
+        cat <<EOF
+  Users:           jane               has every cip_* claim: reaches the portal
+                   nosid              no email, no cip_upn, no cip_sid: the attribute error page
+                   (the provider asks for the user name only, no password)
+  Provider:        $OIDC_ISSUER  (local npm oidc-provider, pid $(op_pid || echo '?'))
+                   discovery $OIDC_ISSUER/.well-known/openid-configuration
+EOF
+    fi
+    echo "  OIDC tenant:     $OIDC_NAME, issuer $OIDC_ISSUER, client $OIDC_CLIENT_ID"
+    if ((LOCAL_OP)); then
+        echo "  Registered:      redirect URI $OIDC_BASE/oidc/callback"
+    else
+        echo "  At the provider: redirect URI $OIDC_BASE/oidc/callback"
+    fi
+    echo "                   post-logout redirect URI $OIDC_BASE/"
+}
+
 print_summary() {
     local url=http://127.0.0.1:$PORT i stop
     stop="examples/demo.sh --stop"
     [[ "$DIR" == /tmp/idbroker-demo ]] || stop+=" --dir $DIR"
     echo
     echo "mod_auth_idbroker sign-in demo is running (httpd pid $(running_pid))."
+    echo
+    echo "SAML 2.0:"
     echo "  Portal:          $url/portal/   <- open this, you will be sent to the IdP"
     if [[ -z "$IDP_METADATA" ]]; then
         cat <<EOF
@@ -714,23 +884,71 @@ EOF
         echo "  At the IdP:      register the SP metadata above (upload the saved file)," \
             "then open the portal"
     fi
-    if [[ -n "$OIDC_ISSUER" ]]; then
-        cat <<EOF
-  OIDC portal:     $OIDC_BASE/portal/   <- the same portal, signing in with OpenID Connect
-  OIDC tenant:     $OIDC_NAME, issuer $OIDC_ISSUER, client $OIDC_CLIENT_ID
-  At the provider: redirect URI $OIDC_BASE/oidc/callback
-                   post-logout redirect URI $OIDC_BASE/
-EOF
+    echo
+    echo "OpenID Connect:"
+    if [[ -n "$OIDC_OFF" ]]; then
+        echo "  (none: $OIDC_OFF)"
+    else
+        print_oidc_summary
     fi
+    echo
     cat <<EOF
-  Tenant config:   ${TENANT_CONFS[*]}${OIDC_CONF:+ $OIDC_CONF}
-  Logs:            $ERROR_LOG  (sign-in events, error details by Transaction ID)
+Sign out:          the portal's "Sign out" link (/saml/logout on either port). Both
+                   tenants set their cookies on 127.0.0.1: a browser is signed in to
+                   one of them at a time.
+Tenant config:     ${TENANT_CONFS[*]}${OIDC_CONF:+ $OIDC_CONF}
+Logs:              $ERROR_LOG  (sign-in events, error details by Transaction ID)
                    $DIR/logs/access.log
 EOF
     if [[ -z "$IDP_METADATA" ]]; then
         echo "                   $IDP_DIR/log/simplesamlphp.log  (IdP, with the SAML messages)"
     fi
+    if ((LOCAL_OP)) && [[ -z "$OIDC_OFF" ]]; then
+        echo "                   $OP_DIR/op.log  (OpenID Provider)"
+    fi
     echo "Stop it with:      $stop"
+}
+
+# The OpenID Connect tenant on a port of its own: the local OpenID Provider
+# (unless --oidc-issuer names another), the tenant conf, a check of the
+# provider.
+start_oidc_tenant() {
+    [[ -n "$OIDC_PORT" ]] || OIDC_PORT=$((PORT + 2))
+    ((OIDC_PORT <= 65535)) || die "--oidc-port: PORT+2 is not a port; give --oidc-port"
+    ((OIDC_PORT != PORT)) || die "--oidc-port must differ from --port"
+    if [[ -z "$IDP_METADATA" ]] && ((OIDC_PORT == IDP_PORT)); then
+        die "--oidc-port must differ from --idp-port"
+    fi
+    local name
+    for name in "${TENANT_NAMES[@]}"; do
+        [[ "$name" != "$OIDC_NAME" ]] \
+            || die "a tenant in ${TENANT_DIR:-$TENANTS} is named $OIDC_NAME, the name of" \
+                "the demo's OpenID Connect tenant; rename it"
+    done
+    if port_open "$OIDC_PORT"; then
+        die "127.0.0.1:$OIDC_PORT is already in use by another program; pick another --oidc-port"
+    fi
+    OIDC_BASE=http://127.0.0.1:$OIDC_PORT
+    if ((LOCAL_OP)); then
+        [[ -n "$OP_PORT" ]] || OP_PORT=$((PORT + 3))
+        ((OP_PORT <= 65535)) || die "--op-port: PORT+3 is not a port; give --op-port"
+        ((OP_PORT != PORT && OP_PORT != OIDC_PORT)) \
+            || die "--op-port must differ from --port and --oidc-port"
+        if [[ -z "$IDP_METADATA" ]] && ((OP_PORT == IDP_PORT)); then
+            die "--op-port must differ from --idp-port"
+        fi
+        if port_open "$OP_PORT"; then
+            die "127.0.0.1:$OP_PORT is already in use by another program; pick another --op-port"
+        fi
+        OIDC_ISSUER=http://127.0.0.1:$OP_PORT
+        OIDC_CLIENT_ID=$OP_CLIENT_ID
+        OIDC_SECRET_FILE=$OP_DIR/client.secret
+        start_op
+    else
+        print_oidc_registration
+    fi
+    make_oidc_tenant
+    check_oidc_provider
 }
 
 # On a failed start, stop whatever this run started.
@@ -739,6 +957,7 @@ on_exit() {
     if ((rc != 0)); then
         if ((STARTED_HTTPD)); then stop_httpd || true; fi
         if ((STARTED_IDP)); then stop_idp || true; fi
+        if ((STARTED_OP)); then stop_op || true; fi
     fi
 }
 
@@ -756,7 +975,7 @@ main() {
     # ports): stop it before its config is rewritten under it.
     stop_all || true
 
-    STARTED_HTTPD=0 STARTED_IDP=0 OIDC_CONF=
+    STARTED_HTTPD=0 STARTED_IDP=0 STARTED_OP=0 OIDC_CONF='' OIDC_OFF=''
     trap on_exit EXIT
 
     if [[ -n "$TENANT_DIR" ]]; then
@@ -771,26 +990,16 @@ main() {
     if port_open "$PORT"; then
         die "127.0.0.1:$PORT is already in use by another program; pick another --port"
     fi
-    if [[ -n "$OIDC_ISSUER" ]]; then
-        [[ -n "$OIDC_PORT" ]] || OIDC_PORT=$((PORT + 2))
-        ((OIDC_PORT <= 65535)) || die "--oidc-port: PORT+2 is not a port; give --oidc-port"
-        ((OIDC_PORT != PORT)) || die "--oidc-port must differ from --port"
-        if [[ -z "$IDP_METADATA" ]] && ((OIDC_PORT == IDP_PORT)); then
-            die "--oidc-port must differ from --idp-port"
-        fi
-        local name
-        for name in "${TENANT_NAMES[@]}"; do
-            [[ "$name" != "$OIDC_NAME" ]] \
-                || die "a tenant in ${TENANT_DIR:-$TENANTS} is named $OIDC_NAME, the name of" \
-                    "the demo's OpenID Connect tenant; rename it"
-        done
-        if port_open "$OIDC_PORT"; then
-            die "127.0.0.1:$OIDC_PORT is already in use by another program; pick another --oidc-port"
-        fi
-        OIDC_BASE=http://127.0.0.1:$OIDC_PORT
-        print_oidc_registration
-        make_oidc_tenant
-        check_oidc_provider
+    # The OpenID Connect tenant, at the local OpenID Provider unless
+    # --oidc-issuer names another. Without a Node.js that can run the local
+    # one, the demo goes on with the SAML tenant alone.
+    local why
+    if ((LOCAL_OP)) && why=$(node_too_old); then
+        OIDC_OFF="$why; the local OpenID Provider (npm oidc-provider 9) needs Node.js 20.12 or later"
+        echo "demo: $OIDC_OFF: no OpenID Connect tenant (--oidc-issuer, --client-id and" \
+            "--client-secret-file connect one at another provider)" >&2
+    else
+        start_oidc_tenant
     fi
 
     local metadata source

@@ -14,10 +14,16 @@
     demo_helper.py wait-url URL --contains TEXT [--timeout S]
     demo_helper.py trust-sp --idp-dir DIR FILE...
         make the local IdP trust exactly the SPs in these metadata files
+    demo_helper.py op-setup --op-dir DIR --port N --client-id ID --rp-base URL
+                            [--node PATH]
+        write the config of the local OpenID Provider (tests/integration/op/
+        server.js): signing key, cookie key and client secret made once (the
+        secret also in DIR/client.secret), the client registered for the
+        RP at URL, the demo users
     demo_helper.py entity-id FILE
 
 Errors go to stderr as "demo: ...", exit code 1. Only the standard library,
-lxml and the openssl command are used.
+lxml, the openssl command and (for op-setup) node are used.
 """
 from __future__ import annotations
 
@@ -404,6 +410,11 @@ def cmd_ssp_setup(args) -> None:
             "saml20.sign.assertion": True,
             "signature.algorithm": RSA_SHA256,
             "validate.authnrequest": False,
+            # Logout both ways signed and checked, over either binding: the
+            # module refuses an unsigned LogoutResponse, and SimpleSAMLphp
+            # signs HTTP-Redirect messages only when told to.
+            "sign.logout": True,
+            "validate.logout": True,
             "NameIDFormat": NAMEID_UNSPECIFIED,
             "simplesaml.nameidattribute": "cip_upn",
             "attributes.NameFormat": NAMEFORMAT_BASIC,
@@ -411,6 +422,87 @@ def cmd_ssp_setup(args) -> None:
             "SingleLogoutServiceBinding": [BINDING_REDIRECT, BINDING_POST],
         },
     }, indent=1))
+
+
+# ------------------------------------------------------------ local OP
+# The local OpenID Provider's users: login name (= sub) -> claims. The demo's
+# OIDC tenant asks for the scopes openid profile email cip and takes cip_upn
+# from `email`; `cip` carries the other cip_* claims under their own names.
+OP_ACCOUNTS = {
+    "jane": {
+        "email": "jane@example.test",
+        "email_verified": True,
+        "name": "Jane Doe",
+        "given_name": "Jane",
+        "family_name": "Doe",
+        "preferred_username": "jane",
+        "cip_upn": "jane@example.test",
+        "cip_sid": "S-1-5-21-1111111111-2222222222-3333333333-1104",
+        "cip_oid": "k6vKl3R1nUiJm5+8n1TnVw==",
+        "cip_email": "jane@example.test",
+        "cip_domain": "EXAMPLE",
+        "cip_forest": "example.test",
+    },
+    # no email, no cip_upn, no cip_sid: the module refuses the sign-in
+    "nosid": {
+        "name": "No Sid",
+        "given_name": "No",
+        "family_name": "Sid",
+        "preferred_username": "nosid",
+    },
+}
+NODE_RSA_JWK = ("const c=require('node:crypto');"
+                "const {privateKey}=c.generateKeyPairSync('rsa',{modulusLength:2048});"
+                "process.stdout.write(JSON.stringify(privateKey.export({format:'jwk'})))")
+
+
+def new_rsa_jwk(node: str) -> dict:
+    """A fresh RS256 signing key as a private JWK, made by node's crypto."""
+    try:
+        proc = subprocess.run([node, "-e", NODE_RSA_JWK], capture_output=True, text=True,
+                              check=False, timeout=60)
+        if proc.returncode != 0:
+            raise Fail(f"{node} could not make an RSA key: {proc.stderr.strip()[-500:]}")
+        jwk = json.loads(proc.stdout)
+    except (subprocess.TimeoutExpired, ValueError) as e:
+        raise Fail(f"{node} could not make an RSA key: {e}") from None
+    if not isinstance(jwk, dict) or jwk.get("kty") != "RSA" or "d" not in jwk:
+        raise Fail(f"{node} made no RSA private key")
+    jwk.update(kid=f"demo-rs256-{secrets.token_hex(4)}", alg="RS256", use="sig")
+    return jwk
+
+
+def cmd_op_setup(args) -> None:
+    op_dir = mkdir_755(Path(args.op_dir))
+    state_path = op_dir / "state.json"
+    try:
+        state = json.loads(state_path.read_text())
+    except (OSError, ValueError):
+        state = {}
+    # Made once, so a restart keeps the client secret the tenant conf names,
+    # the OP's cookies and the ID tokens' key.
+    if not isinstance(state.get("key"), dict) or "d" not in state["key"]:
+        state["key"] = new_rsa_jwk(args.node)
+    state.setdefault("cookie_key", secrets.token_urlsafe(32))
+    state.setdefault("client_secret", secrets.token_urlsafe(32))
+    write_atomic(state_path, json.dumps(state, indent=1), 0o600)
+    write_atomic(op_dir / "client.secret", state["client_secret"] + "\n", 0o600)
+    base = args.rp_base.rstrip("/")
+    write_atomic(op_dir / "config.json", json.dumps({
+        "port": args.port,
+        "issuer": f"http://127.0.0.1:{args.port}",
+        "cookie_keys": [state["cookie_key"]],
+        "keys": [state["key"]],
+        "clients": [{
+            "client_id": args.client_id,
+            "client_secret": state["client_secret"],
+            "redirect_uris": [f"{base}/oidc/callback"],
+            "post_logout_redirect_uris": [f"{base}/"],
+            "token_endpoint_auth_method": "client_secret_basic",
+            "id_token_signed_response_alg": "RS256",
+        }],
+        "accounts": OP_ACCOUNTS,
+    }, indent=1), 0o600)
 
 
 def metadata_entity_ids(data: bytes, what: str) -> list[str]:
@@ -513,6 +605,13 @@ def main(argv: list[str]) -> int:
     p.add_argument("--idp-dir", required=True)
     p.add_argument("files", nargs="+")
     p.set_defaults(fn=cmd_trust_sp)
+    p = sub.add_parser("op-setup")
+    p.add_argument("--op-dir", required=True)
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--client-id", required=True)
+    p.add_argument("--rp-base", required=True)
+    p.add_argument("--node", default="node")
+    p.set_defaults(fn=cmd_op_setup)
     p = sub.add_parser("fetch")
     p.add_argument("url")
     p.add_argument("out")

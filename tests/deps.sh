@@ -3,8 +3,10 @@
 #
 #   tests/deps.sh build   # compiler, autotools, httpd + dev headers, libraries
 #   tests/deps.sh demo    # build + what examples/demo.sh runs (python3-lxml,
-#                         # openssl, SimpleSAMLphp under php -S)
+#                         # openssl, SimpleSAMLphp under php -S, Node.js for
+#                         # its OpenID Provider)
 #   tests/deps.sh test    # build + what the unit and integration tests use
+#                         # (and chromium for the browser tests)
 #
 # Shared by examples/demo.sh and tests/run.sh. Idempotent and silent when
 # everything is already there, so it costs nothing to call it every time; a
@@ -15,7 +17,7 @@ BUILD_PKGS=(
     build-essential autoconf automake libtool pkg-config
     apache2 apache2-dev
     liblasso3-dev libxml2-dev libxmlsec1-dev libssl-dev libcjson-dev
-    libcurl4-openssl-dev check
+    libcurl4-openssl-dev zlib1g-dev check
 )
 # SimpleSAMLphp IdP, served by `php -S`: for the sign-in tests
 # (tests/integration/ssp.py) and the demo's local IdP (examples/idp/).
@@ -23,22 +25,27 @@ BUILD_PKGS=(
 # "libapache2-mod-php | php-fpm | php-cgi" so apt does not pull
 # libapache2-mod-php (which would switch the system apache2 to mpm_prefork).
 SSP_PKGS=(php-cgi simplesamlphp php-cli php-xml php-mbstring php-curl)
+# npm oidc-provider, the OIDC tests' OP (tests/integration/op.py) and the
+# demo's: Node.js >= 20.12 with npm. Machines that come with NodeSource's
+# nodejs have npm inside it, and that package conflicts with Debian's npm:
+# ask Debian for both only where there is no npm at all. npm also installs
+# playwright-core for the browser tests (tests/integration/browser/).
+NODE_PKGS=()
+if ! command -v npm >/dev/null 2>&1; then
+    NODE_PKGS=(nodejs npm)
+fi
+# The browser tests drive Debian's headless chromium (/usr/bin/chromium)
+# with npm playwright-core, which downloads no browser of its own. The bench
+# smoke test (test_bench_smoke.py) runs wrk and mod_auth_mellon.
 TEST_PKGS=(
     python3-pytest python3-requests python3-lxml python3-cryptography
     python3-lasso opensaml-schemas xmltooling-schemas openssl xmlsec1
-    redis-server memcached
-    "${SSP_PKGS[@]}"
+    redis-server memcached chromium wrk libapache2-mod-auth-mellon
+    "${SSP_PKGS[@]}" "${NODE_PKGS[@]}"
 )
-# npm oidc-provider, the OIDC tests' OP (tests/integration/op.py): Node.js
-# >= 20.12 with npm. Machines that come with NodeSource's nodejs have npm
-# inside it, and that package conflicts with Debian's npm: ask Debian for
-# both only where there is no npm at all.
-if ! command -v npm >/dev/null 2>&1; then
-    TEST_PKGS+=(nodejs npm)
-fi
 # examples/demo.sh: its helper (python3 + lxml), the local IdP's key pair
-# (openssl) and the IdP itself.
-DEMO_PKGS=(python3 python3-lxml openssl "${SSP_PKGS[@]}")
+# (openssl), the IdP itself and the local OpenID Provider (Node.js).
+DEMO_PKGS=(python3 python3-lxml openssl "${SSP_PKGS[@]}" "${NODE_PKGS[@]}")
 
 usage() {
     echo "usage: $0 build|demo|test" >&2

@@ -8,7 +8,7 @@ an IDBROKER_<field> environment variable (IDBROKER_cip_upn, IDBROKER_tenant,
 the request prefers application/json (Accept: application/json):
 
     {"remote_user": "jane@example.test",
-     "identity": {"tenant": "demo", "protocol": "saml2", ..., "cip_upn": ...}}
+     "identity": {"tenant": "demo", "protocol": "saml", ..., "cip_upn": ...}}
 
 Standard library only; runs under mod_cgid as the httpd user.
 """
@@ -25,7 +25,7 @@ FIELDS = [
     ("tenant", "Tenant the user signed in to"),
     ("protocol", "Federation protocol"),
     ("idp", "Identity provider (entity ID)"),
-    ("nameid", "NameID from the IdP"),
+    ("nameid", "NameID from the IdP (OpenID Connect: the sub claim)"),
     ("nameid_format", "NameID format"),
     ("cip_upn", "User principal name"),
     ("cip_sid", "Windows security identifier (SID)"),
@@ -43,6 +43,12 @@ OTHER_FIELDS = {
     "cip_fed_upn": "Federated UPN (set for Entra ID)",
 }
 PREFIX = "IDBROKER_"
+# How the page names the protocol the module reports in IDBROKER_protocol.
+PROTOCOLS = {
+    "saml": ("SAML 2.0", "SAML response"),
+    "saml2": ("SAML 2.0", "SAML response"),
+    "oidc": ("OpenID Connect", "ID token"),
+}
 
 STYLE = """
 body { font-family: system-ui, sans-serif; line-height: 1.5; max-width: 56rem;
@@ -135,6 +141,9 @@ def page(remote_user: str, ident: dict[str, str]) -> str:
         f"      </tr>"
         for name, value in ident.items())
     who = ident.get("displayName") or remote_user
+    protocol = ident.get("protocol", "")
+    proto_name, message = PROTOCOLS.get(protocol, (protocol or "an unknown protocol",
+                                                  "answer"))
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -151,12 +160,15 @@ def page(remote_user: str, ident: dict[str, str]) -> str:
     <p class="note" role="status">
       You are signed in as <strong>{esc(who)}</strong>
       (<code>REMOTE_USER</code> = <code>{cell(remote_user)}</code>)
-      through tenant <strong>{cell(ident.get("tenant", ""))}</strong>.
+      through tenant <strong>{cell(ident.get("tenant", ""))}</strong>,
+      with <strong>{esc(proto_name)}</strong> at the identity provider
+      <code>{cell(ident.get("idp", ""))}</code>.
     </p>
+    <p><a id="signout" href="/saml/logout">Sign out</a></p>
 
     <h2>The identity this page received</h2>
     <p>
-      mod_auth_idbroker checked the identity provider's SAML response and
+      mod_auth_idbroker checked the identity provider's {esc(message)} and
       passed the result to this CGI script as environment variables. A portal
       reads the same variables (or, with <code>IdBrokerHeaderPrefix</code>,
       request headers).
@@ -185,14 +197,12 @@ def page(remote_user: str, ident: dict[str, str]) -> str:
 
     <h2>More</h2>
     <ul>
+      <li><a href="/saml/logout">Sign out</a>: the module asks you to confirm,
+        ends this session and, when the identity provider has a logout
+        endpoint, signs you out there too.</li>
       <li><a href="/">Demo start page</a></li>
       <li><a href="/saml/metadata">This service provider's SAML metadata</a></li>
     </ul>
-    <p>
-      This build has no sign-out yet: to sign in again as another user, close
-      the browser or delete the cookies of this site and of the identity
-      provider.
-    </p>
   </main>
 </body>
 </html>
