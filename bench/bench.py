@@ -3,6 +3,11 @@ Run through bench/run.sh (installs, builds, then calls this). Prints tables;
 asserts nothing: these are benchmarks, not tests.
 
     /usr/bin/python3 bench/bench.py [--parts 1,2,3,4] [--seconds 10] ...
+    /usr/bin/python3 bench/bench.py --smoke     # every part on a tiny input, ~40 s
+
+--smoke runs the same code paths (ours and mellon) with tiny inputs so the
+scripts are known to still work (tests/integration/test_bench_smoke.py); its
+numbers mean nothing. Options given explicitly override the smoke sizes.
 """
 from __future__ import annotations
 
@@ -47,23 +52,61 @@ def loadavg() -> str:
     return Path("/proc/loadavg").read_text().split()[0]
 
 
-def main() -> int:
+# Sizes of a full run and of a smoke run; an option given on the command
+# line wins over both.
+FULL = {"seconds": 10, "threads": 2, "conns": 16, "rounds": 2, "signins": 1500,
+        "mellon_signins": None, "fail_signins": 40, "untuned_signins": 40,
+        "entities": 5000, "sessions": 100000, "baseline_sessions": 1000,
+        "session_budget": 120, "shmcb_size": 268435456}
+SMOKE = {"seconds": 1, "threads": 2, "conns": 2, "rounds": 1, "signins": 8,
+         "mellon_signins": 8, "fail_signins": 4, "untuned_signins": 4,
+         "entities": 20, "sessions": 50, "baseline_sessions": 20,
+         "session_budget": 30, "shmcb_size": 8388608}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser()
     ap.add_argument("--parts", default="1,2,3,4")
-    ap.add_argument("--seconds", type=int, default=10, help="wrk duration per measurement")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--conns", type=int, default=16)
-    ap.add_argument("--signins", type=int, default=1500, help="ours, per cell of part 2")
-    ap.add_argument("--untuned-signins", type=int, default=40)
-    ap.add_argument("--entities", type=int, default=5000)
-    ap.add_argument("--sessions", type=int, default=100000)
-    ap.add_argument("--session-budget", type=int, default=120,
-                    help="seconds of sign-ins allowed to reach --sessions")
-    ap.add_argument("--shmcb-size", type=int, default=268435456)
-    args = ap.parse_args()
+    ap.add_argument("--smoke", action="store_true",
+                    help="every part on a tiny input (numbers meaningless): "
+                         + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in SMOKE.items()))
+
+    def opt(name, help_):
+        default = FULL[name.replace("-", "_")]
+        ap.add_argument(f"--{name}", type=int, default=None,
+                        help=f"{help_} (default {'max(200, signins / 3)' if default is None else default})")
+
+    opt("seconds", "wrk duration per measurement")
+    opt("threads", "wrk threads")
+    opt("conns", "wrk connections")
+    opt("rounds", "part 1: alternating rounds of unprotected/protected wrk runs")
+    opt("signins", "ours, per cell of part 2")
+    opt("mellon-signins", "mellon, per cell of part 2")
+    opt("fail-signins", "per cell of part 2 for P-256 keys signing requests (ours-ec, mellon-ec)")
+    opt("untuned-signins", "untuned mellon in part 2")
+    opt("entities", "part 3: entities in the metadata aggregate")
+    opt("sessions", "part 4: live sessions to grow to")
+    opt("baseline-sessions", "part 4: live sessions of the baseline measurement")
+    opt("session-budget", "part 4: seconds of sign-ins allowed to reach --sessions")
+    opt("shmcb-size", "part 4: shmcb session cache size, bytes")
+    args = ap.parse_args(argv)
+    for key, value in (SMOKE if args.smoke else FULL).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if args.mellon_signins is None:
+        args.mellon_signins = max(200, args.signins // 3)
+    args.threads = max(1, min(args.threads, args.conns))   # wrk wants conns >= threads
+    return args
+
+
+def main() -> int:
+    args = parse_args()
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
 
     info = machine()
+    if args.smoke:
+        info += ("\nSMOKE RUN (--smoke): tiny inputs, only checks that every part still runs; "
+                 "the numbers mean nothing")
     print(info, flush=True)
     base = workdir("shared")
     idp = Idp(base)

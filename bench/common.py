@@ -16,11 +16,10 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import quote_plus, unquote, urlsplit
+from urllib.parse import quote_plus
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -28,7 +27,7 @@ sys.path.insert(0, str(REPO / "tests" / "integration"))
 
 import harness  # noqa: E402
 import pki  # noqa: E402
-from harness import Httpd, free_port  # noqa: E402
+from harness import Httpd, free_port  # noqa: E402,F401
 
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import padding  # noqa: E402
@@ -342,8 +341,9 @@ class Conn:
 
 def get_req(port: int, path: str, cookies: str = "", extra: str = "") -> bytes:
     c = f"Cookie: {cookies}\r\n" if cookies else ""
+    accept = "" if "accept:" in extra.lower() else "Accept: text/html\r\n"
     return (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: bench\r\n"
-            f"Accept: text/html\r\n{c}{extra}\r\n").encode()
+            f"{accept}{c}{extra}\r\n").encode()
 
 
 def post_req(port: int, path: str, form: dict, cookies: str = "") -> bytes:

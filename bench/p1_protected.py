@@ -25,9 +25,9 @@ def measure(sp, signer, args) -> dict:
     if not _page_ok(sp, cookie):
         return {"error": "session cookie not accepted"}
     base = f"http://127.0.0.1:{sp.port}"
-    half = max(1, args.seconds // 2)
+    half = max(1, args.seconds // args.rounds)
     opened, prot = [], []
-    for _ in range(2):     # alternate, so drift and neighbours hit both alike
+    for _ in range(args.rounds):   # alternate, so drift and neighbours hit both alike
         opened.append(wrk(base + OPEN, threads=args.threads, conns=args.conns, seconds=half))
         prot.append(wrk(base + sp.protected(), threads=args.threads, conns=args.conns,
                         seconds=half, cookie=cookie))
@@ -76,6 +76,7 @@ def run(idp, signer, args, redis_cls) -> str:
                      r["p50"], r["p99"], f"{r['non2xx']}{'' if r['still_valid'] else ' (session lost!)'}"])
     return table(
         f"1. Protected static page with a valid session vs the same page unprotected "
-        f"(wrk -t{args.threads} -c{args.conns}, 2x{max(1, args.seconds // 2)} s each, alternating)",
+        f"(wrk -t{args.threads} -c{args.conns}, {args.rounds}x{max(1, args.seconds // args.rounds)} s "
+        f"each, alternating)",
         ["server", "unprotected req/s", "protected req/s", "protected/unprotected",
          "target", "protected vs mellon", "p50 ms", "p99 ms", "non-2xx"], rows)

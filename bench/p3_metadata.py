@@ -1,6 +1,6 @@
 """Part 3: an aggregate of 5,000 IdP entities (each with its own signing
-certificate), signed, served by a local HTTP server as
-IdBrokerIdPMetadataURL, one entity picked with IdBrokerIdPEntityID.
+certificate; --entities), signed, served by a local HTTP server as
+IdBrokerIdPMetadataURL, the middle entity picked with IdBrokerIdPEntityID.
 
 Measured: time until httpd serves requests (cold: no copy on disk; warm: the
 copy from the cold run on disk), time until the picked entity is in force
@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import statistics
 import subprocess
 import threading
 import time
@@ -24,13 +23,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
 import pki
-from common import Conn, get_req, log, rss_kib, table
+from common import WORK, Conn, get_req, log, rss_kib, table
 from sp import OPEN, PORTAL, IdBrokerSp
 
 MD = "urn:oasis:names:tc:SAML:2.0:metadata"
 DS = "http://www.w3.org/2000/09/xmldsig#"
 ENTITY = "https://idp-{i:05d}.bench.test/idp"
-PICK = 2500
 UTC = dt.timezone.utc
 
 _KEY = None
@@ -55,10 +53,10 @@ def _cert(i: int) -> str:
     return base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
 
 
-def aggregate(n: int, idp, signer_key_path, signer_cert_path, workdir) -> bytes:
+def aggregate(n: int, pick: int, idp, signer_key_path, signer_cert_path, workdir) -> bytes:
     with get_context("fork").Pool(2, _cert_init) as pool:
         certs = pool.map(_cert, range(n), chunksize=100)
-    certs[PICK] = idp.cert_b64          # the picked entity signs with the bench IdP's key
+    certs[pick] = idp.cert_b64          # the picked entity signs with the bench IdP's key
     parts = [f'<md:EntitiesDescriptor xmlns:md="{MD}" xmlns:ds="{DS}" ID="_agg" '
              f'Name="urn:bench:aggregate" validUntil="'
              f'{(dt.datetime.now(UTC) + dt.timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")}">'
@@ -199,15 +197,9 @@ def _loaded_pids(log_text: str) -> dict[int, str]:
     return out
 
 
-def _log_time(stamp: str) -> float:
-    """error.log timestamp -> epoch seconds."""
-    t = dt.datetime.strptime(stamp, "%a %b %d %H:%M:%S.%f %Y")
-    return t.timestamp()
-
-
 def cycle(sp, server, want, label, timeline) -> dict:
     """Start httpd, probe until every child has the aggregate in force."""
-    epoch0, t0 = time.time(), time.monotonic()
+    t0 = time.monotonic()
     server.events.clear()
     sp.httpd.start()
     t_up = _wait_serving(sp.port, t0)
@@ -252,7 +244,8 @@ def cycle(sp, server, want, label, timeline) -> dict:
                     f"fetch {'started ' + format(w0, '.2f') + ' s' if fetch else 'none'}; "
                     f"first status page with the entity {t_force if t_force is None else round(t_force, 2)} s; "
                     f"every child has it {w1:.2f} s; request-path loads logged ('now using'): "
-                    f"pids {sorted(loaded)} of children {sorted(children)}")
+                    f"pids {sorted(p for p in loaded if p in children) or 'none'} of children "
+                    f"{sorted(children)}")
     return {"t_up": t_up, "t_force": t_force, "t_all": t_all, "fetches": len(fetch),
             "rss_before": rss_before, "rss_after": rss_after, "pids": pids,
             "lat_all": sorted(lat), "lat_window": wl, "n_window": len(window),
@@ -270,15 +263,14 @@ def run(idp, signer, args) -> str:
     from common import workdir
     d = workdir("p3-metadata-src")
     t0 = time.monotonic()
-    mdkey = d / "md-signer.key"
-    mdcrt = d / "md-signer.crt"
     k, c, _ = pki.write_keypair(d, "md-signer", kind="rsa2048", slot=44)
-    body = aggregate(args.entities, idp, k, c, d)
+    pick = args.entities // 2           # 2500 of 5,000
+    body = aggregate(args.entities, pick, idp, k, c, d)
     t_gen = time.monotonic() - t0
     log(f"part 3: aggregate of {args.entities} entities, {len(body) / 2**20:.2f} MiB, "
         f"made in {t_gen:.1f} s")
     server = Server(body)
-    want = ENTITY.format(i=PICK)
+    want = ENTITY.format(i=pick)
     app = (f"        IdBrokerIdPMetadataURL {server.url}\n"
            f"        IdBrokerIdPMetadataSigner {c}\n"
            f"        IdBrokerIdPMetadataRefresh 3600 14400\n"
@@ -286,7 +278,7 @@ def run(idp, signer, args) -> str:
            f"        IdBrokerIdPEntityID {want}\n")
     sp = IdBrokerSp("p3-metadata", idp, idp_pinned=False, app_extra=app, start=False,
                     server_extra="LogLevel warn auth_idbroker:info\n"
-                                 "IdBrokerStateDir /tmp/idbroker-bench/p3-metadata/state\n")
+                                 f"IdBrokerStateDir {WORK}/p3-metadata/state\n")
     timeline = []
     try:
         cold = cycle(sp, server, want, "cold start (no copy on disk)", timeline)

@@ -16,11 +16,11 @@ import re
 import secrets
 import zlib
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pki
-from common import (BenchHttpd, Conn, Idp, free_port, get_req, header, post_req,
-                    set_cookies, workdir)
+from common import (BenchHttpd, Conn, Idp, get_req, header, post_req, set_cookies,
+                    workdir)
 
 PORTAL = "/portal/page.html"
 OPEN = "/open/page.html"

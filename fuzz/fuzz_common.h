@@ -72,6 +72,11 @@ void fz_fail(const char *what, const char *detail);
         }                                                                      \
     } while (0)
 
+/* With FUZZ_TRACE set in the environment, prints what a harness saw
+ * ("parse: OK", "validate: <reason>"): to check that seeds reach as deep as
+ * meant. Silent otherwise (fuzzing speed). */
+void fz_trace(const char *what, const char *detail);
+
 /* A directory (made once, removed at exit) holding sp.key, sp.crt,
  * idp.key-less idp.crt, secret.txt and fuzz.conf (the fixture tenant). */
 const char *fz_fixture_dir(void);

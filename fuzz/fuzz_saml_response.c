@@ -36,8 +36,10 @@ static void validate(apr_pool_t *p, ib_saml_parsed *parsed)
     FZ_CHECK(v >= IB_SAML_OK && v <= IB_SAML_INTERNAL, "validate: verdict out of range", NULL);
     if (v != IB_SAML_OK) {
         FZ_CHECK(reason != NULL, "validate: a refusal without a reason", NULL);
+        fz_trace("validate: refused", reason);
         return;
     }
+    fz_trace("validate: OK", a.name_id);
     FZ_CHECK(a.assertion_id != NULL && a.attributes != NULL && a.not_on_or_after != 0,
              "validate: OK without assertion ID, attributes or replay expiry", NULL);
     ib_identity id;
@@ -67,6 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         } else {
             FZ_CHECK(v == IB_SAML_MALFORMED && reason != NULL,
                      "parse: refusal other than MALFORMED, or without a reason", NULL);
+            fz_trace("parse: refused", reason);
         }
     }
     fz_done();

@@ -10,10 +10,15 @@
  * buffer of exactly its size, so a sanitizer sees any read past its end.
  * Exit status: 0 when every input ran; 2 when an argument cannot be read or
  * no input was found at all (a replay that tested nothing must not pass).
- * A crash or sanitizer report ends the process, naming the input first. */
+ * A crash, failed invariant or sanitizer report ends the process, and the
+ * input that caused it is named on stderr. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
+#include <unistd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,8 +28,29 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 __attribute__((weak)) int LLVMFuzzerInitialize(int *argc, char ***argv);
+/* Present in sanitizer builds: called after a report, before the exit. */
+__attribute__((weak)) void __sanitizer_set_death_callback(void (*callback)(void));
 
 static int verbose;
+static const char *current;  /* the input being run, for crash messages */
+
+static void say_current(void)
+{
+    if (current != NULL) {
+        const char *a = "replay: the failing input is ";
+        if (write(2, a, strlen(a)) < 0 || write(2, current, strlen(current)) < 0
+            || write(2, "\n", 1) < 0) {
+            return;
+        }
+    }
+}
+
+static void on_fatal_signal(int sig)
+{
+    say_current();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
 
 static int run_file(const char *path)
 {
@@ -61,9 +87,9 @@ static int run_file(const char *path)
     if (verbose) {
         fprintf(stderr, "replay: %s (%zu bytes)\n", path, size);
     }
-    /* Named before running, so a crash report can be traced to its input. */
-    setenv("FUZZ_REPLAY_INPUT", path, 1);
+    current = path;
     LLVMFuzzerTestOneInput(exact, size);
+    current = NULL;
     free(exact);
     return 0;
 }
@@ -129,6 +155,17 @@ int main(int argc, char **argv)
         LLVMFuzzerInitialize(&argc, &argv);
     }
     verbose = getenv("FUZZ_REPLAY_VERBOSE") != NULL;
+    /* A crash names its input: through the sanitizer's death callback, or
+     * (plain builds, and abort() from an invariant) a signal handler. */
+    signal(SIGABRT, on_fatal_signal);
+    if (__sanitizer_set_death_callback != NULL) {
+        __sanitizer_set_death_callback(say_current); /* keep ASan's SEGV report */
+    } else {
+        int fatal[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL};
+        for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++) {
+            signal(fatal[i], on_fatal_signal);
+        }
+    }
     long count = 0;
     int rc = 0;
     struct timespec t0, t1;

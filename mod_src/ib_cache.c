@@ -1,4 +1,5 @@
 #include <httpd.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <apr_strings.h>
@@ -69,6 +70,33 @@ static int node_local(const ib_cache *c)
     return strcmp(c->provider_name, "shmcb") == 0 || strcmp(c->provider_name, "dbm") == 0;
 }
 
+/* The key the provider sees. shmcb picks a subcache by the key's first byte
+ * masked with the subcache count, which reaches 256 in large caches; the
+ * store key's printable first character has 64 values (enough for redis and
+ * memcache, which need text keys). For shmcb the first byte becomes the
+ * hash's first byte itself (1..255; binary keys are fine there), so every
+ * subcache is used. Sealing stays bound to the logical key. */
+static const char *physical_key(const ib_cache *c, apr_pool_t *p, const char *key,
+                                unsigned int *len)
+{
+    *len = (unsigned int)strlen(key);
+    if (strcmp(c->provider_name, "shmcb") != 0 || *len < 10 || key[1] != '.') {
+        return key;
+    }
+    const char *hex = strrchr(key, ':');
+    unsigned v = hex ? (unsigned)strtoul(apr_pstrndup(p, hex + 1, 2), NULL, 16) : 0;
+    char *k = apr_pstrdup(p, key);
+    k[0] = (char)(v ? v : 1);
+    return k;
+}
+
+static apr_status_t remove_key(ib_cache *c, server_rec *s, apr_pool_t *p, const char *key)
+{
+    unsigned int klen;
+    const char *pkey = physical_key(c, p, key, &klen);
+    return c->provider->remove(c->instance, s, (const unsigned char *)pkey, klen, p);
+}
+
 void ib_cache_pre_config(apr_pool_t *pconf)
 {
     ap_mutex_register(pconf, IB_CACHE_MUTEX_TYPE, NULL, APR_LOCK_DEFAULT, 0);
@@ -133,8 +161,10 @@ static apr_status_t get_unlocked(ib_cache *c, server_rec *s, apr_pool_t *p,
 {
     unsigned int len = ENTRY_MAX;
     unsigned char *buf = apr_palloc(p, len + 1);
-    apr_status_t rv = c->provider->retrieve(c->instance, s, (const unsigned char *)key,
-                                            (unsigned int)strlen(key), buf, &len, p);
+    unsigned int klen;
+    const char *pkey = physical_key(c, p, key, &klen);
+    apr_status_t rv = c->provider->retrieve(c->instance, s, (const unsigned char *)pkey, klen,
+                                            buf, &len, p);
     if (rv != APR_SUCCESS) {
         return rv;
     }
@@ -164,8 +194,10 @@ static apr_status_t put_unlocked(ib_cache *c, server_rec *s, apr_pool_t *p,
     if (strlen(value) > ENTRY_MAX) {
         return APR_ENOSPC;  /* would be cut short on the way back */
     }
-    apr_status_t rv = c->provider->store(c->instance, s, (const unsigned char *)key,
-                                         (unsigned int)strlen(key), expiry,
+    unsigned int klen;
+    const char *pkey = physical_key(c, p, key, &klen);
+    apr_status_t rv = c->provider->store(c->instance, s, (const unsigned char *)pkey, klen,
+                                         expiry,
                                          (unsigned char *)value, (unsigned int)strlen(value), p);
     /* A failed write is a failure, whatever status the provider passes on
      * (redis: APR_NOTFOUND for a dead server), never "absent" or "exists". */
@@ -214,8 +246,7 @@ apr_status_t ib_cache_remove(ib_cache *c, server_rec *s, apr_pool_t *p, const ch
 {
     int locked = needs_lock(c);
     if (locked) lock(c);
-    apr_status_t rv = c->provider->remove(c->instance, s, (const unsigned char *)key,
-                                          (unsigned int)strlen(key), p);
+    apr_status_t rv = remove_key(c, s, p, key);
     if (locked) unlock(c);
     return rv;
 }
@@ -226,8 +257,7 @@ apr_status_t ib_cache_take(ib_cache *c, server_rec *s, apr_pool_t *p, const char
     lock(c);
     apr_status_t rv = confirm_miss(c, s, p, get_unlocked(c, s, p, key, value));
     if (rv == APR_SUCCESS) {
-        c->provider->remove(c->instance, s, (const unsigned char *)key,
-                            (unsigned int)strlen(key), p);
+        remove_key(c, s, p, key);
     }
     unlock(c);
     return rv;
@@ -262,8 +292,7 @@ apr_status_t ib_cache_update(ib_cache *c, server_rec *s, apr_pool_t *p, const ch
     apr_status_t rv = get_unlocked(c, s, p, key, &old);
     const char *value = update(p, rv == APR_SUCCESS ? old : NULL, baton);
     rv = value ? put_unlocked(c, s, p, key, value, expiry)
-               : c->provider->remove(c->instance, s, (const unsigned char *)key,
-                                     (unsigned int)strlen(key), p);
+               : remove_key(c, s, p, key);
     if (rv == APR_NOTFOUND || (value == NULL && rv != APR_SUCCESS)) {
         rv = APR_SUCCESS;   /* removing what is not there is done */
     }

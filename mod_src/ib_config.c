@@ -28,6 +28,7 @@ void *ib_merge_server_conf(apr_pool_t *p, void *base, void *add)
     merged->cache = ((ib_server_conf *)base)->cache;
     merged->saml_sps = ((ib_server_conf *)base)->saml_sps;
     merged->state_dir = ((ib_server_conf *)base)->state_dir;
+    merged->audit = ((ib_server_conf *)base)->audit;
     return merged;
 }
 
@@ -240,6 +241,13 @@ const command_rec ib_directives[] = {
                   "the identity field used as REMOTE_USER (default cip_upn)"),
     AP_INIT_TAKE1("IdBrokerHeaderPrefix", cmd_header_prefix, NULL, OR_AUTHCFG,
                   "pass the identity as request headers with this prefix (default Off)"),
+    AP_INIT_TAKE12("IdBrokerAuditLog", ib_audit_cmd_log, NULL, RSRC_CONF,
+                   "FILE, \"|COMMAND\", syslog[:FACILITY] or off, then format=kv or "
+                   "format=json: one line per sign-in, sign-out and rejected attempt "
+                   "(default off; format=kv)"),
+    AP_INIT_ITERATE("IdBrokerTrustedProxy", ib_audit_cmd_trusted_proxy, NULL, RSRC_CONF,
+                    "ADDRESS[/BITS] ...: proxies whose X-Forwarded-For names the client in the "
+                    "audit log (default: none, the connection's peer is the client)"),
     {NULL}
 };
 #undef IB_DIRECTIVE

@@ -8,6 +8,7 @@
 
 #include "core/ib_conf.h"
 #include "core/ib_saml.h"
+#include "ib_audit.h"
 #include "ib_cache.h"
 
 typedef struct ib_server_conf {
@@ -16,6 +17,7 @@ typedef struct ib_server_conf {
     ib_cache *cache;      /* shared by the main server and every vhost */
     apr_hash_t *saml_sps; /* ib_app* -> ib_saml_sp*, made at post_config */
     const char *state_dir; /* IdBrokerStateDir; NULL = runtime dir default */
+    ib_audit_conf *audit;  /* IdBrokerAuditLog, IdBrokerTrustedProxy; NULL = none */
 } ib_server_conf;
 
 /* Per-directory settings for protected locations. */

@@ -6,6 +6,8 @@
 #include <http_log.h>
 #include <util_cookies.h>
 
+#include "ib_audit.h"
+#include "ib_error.h"
 #include "ib_web.h"
 
 APLOG_USE_MODULE(auth_idbroker);
@@ -48,6 +50,11 @@ void ib_log_event(request_rec *r, int level, const char *txid, const char *event
                   app && ib_app_idp(app)->entity_id ? ib_app_idp(app)->entity_id : "-", r->useragent_ip,
                   user ? ap_escape_logitem(r->pool, user) : "-",
                   reason ? ap_escape_logitem(r->pool, reason) : "-");
+    if (app != NULL) {
+        /* An error page later in this request is the tenant's (ib_error.h). */
+        apr_table_setn(r->notes, IB_NOTE_TENANT, app->tenant->name);
+    }
+    ib_audit_event(r, txid, event, outcome, app, user, reason);
 }
 
 static void export_one(request_rec *r, const char *name, const char *value,

@@ -25,7 +25,9 @@ void ib_cookie_set(request_rec *r, const ib_app *app, const char *name, const ch
  * two tabs signing in at once do not overwrite each other. */
 const char *ib_state_cookie_name(apr_pool_t *p, const char *request_id);
 
-/* One structured line per sign-in attempt or logout (LOG-4, ERR-3). */
+/* One structured line per sign-in attempt or logout (LOG-4, ERR-3), in the
+ * error log always and, with IdBrokerAuditLog, in the audit log (ib_audit.h;
+ * detail outcomes such as "hint" stay out of it). */
 void ib_log_event(request_rec *r, int level, const char *txid, const char *event,
                   const char *outcome, const ib_app *app, const char *user,
                   const char *reason);

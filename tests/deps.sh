@@ -43,6 +43,10 @@ TEST_PKGS=(
     redis-server memcached chromium wrk libapache2-mod-auth-mellon
     "${SSP_PKGS[@]}" "${NODE_PKGS[@]}"
 )
+# valgrind only for IDBROKER_VALGRIND=1 (tests/fuzz/valgrind.sh, tests/run.sh).
+if [[ ${IDBROKER_VALGRIND:-0} == 1 ]]; then
+    TEST_PKGS+=(valgrind)
+fi
 # examples/demo.sh: its helper (python3 + lxml), the local IdP's key pair
 # (openssl), the IdP itself and the local OpenID Provider (Node.js).
 DEMO_PKGS=(python3 python3-lxml openssl "${SSP_PKGS[@]}" "${NODE_PKGS[@]}")

@@ -6,11 +6,17 @@
 # 1. tests/deps.sh test   Debian packages for the build and the tests
 # 2. tests/build.sh       autoreconf/configure when stale, then make
 # 3. make check           C unit tests (Check)
-# 4. pytest               integration tests against private httpd instances;
+# 4. make fuzz-replay     every fuzz corpus (fuzz/corpus) through the fuzz
+#                         targets, built without clang (tests/fuzz/replay.sh)
+# 5. tests/fuzz/asan.sh   unit tests and corpora again, built with ASan, UBSan
+#                         and LSan in build-asan/ (IDBROKER_SANITIZERS=0 skips)
+#    tests/fuzz/valgrind.sh  the same under valgrind memcheck, only with
+#                         IDBROKER_VALGRIND=1 (it takes ~8 minutes)
+# 6. pytest               integration tests against private httpd instances;
 #                         extra arguments go to pytest (e.g. -k metadata -x)
 #
-# Both suites run even if the first fails, so one run shows everything;
-# the exit code is non-zero if either failed. The last line sums it up.
+# Every step runs even if one before failed, so one run shows everything;
+# the exit code is non-zero if any failed. The last line sums it up.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -31,6 +37,23 @@ else
 fi
 grep -h 'Checks:' tests/unit/*.log 2>/dev/null || true
 
+# Fuzz corpora, sanitizers, valgrind (README "Fuzzing and sanitizers").
+fuzz=FAIL
+echo "== fuzz corpus replay: make fuzz-replay"
+make -j2 fuzz-replay && fuzz=PASS
+sanitizers=SKIP
+if [[ ${IDBROKER_SANITIZERS:-1} != 0 ]]; then
+    sanitizers=FAIL
+    echo "== sanitizers: tests/fuzz/asan.sh (ASan+UBSan+LSan in build-asan/)"
+    bash tests/fuzz/asan.sh && sanitizers=PASS
+fi
+valgrind=SKIP
+if [[ ${IDBROKER_VALGRIND:-0} == 1 ]]; then
+    valgrind=FAIL
+    echo "== valgrind: tests/fuzz/valgrind.sh"
+    bash tests/fuzz/valgrind.sh && valgrind=PASS
+fi
+
 # Integration tests. pytest exits 5 when it collected nothing: a suite that
 # tested nothing must not pass.
 integration=FAIL
@@ -43,5 +66,7 @@ case $rc in
     *) ;;
 esac
 
-echo "unit: $unit, integration: $integration"
-[[ $unit == PASS && $integration == PASS ]]
+echo "unit: $unit, fuzz replay: $fuzz, sanitizers: $sanitizers, valgrind: $valgrind," \
+     "integration: $integration"
+[[ $unit == PASS && $fuzz == PASS && $sanitizers != FAIL && $valgrind != FAIL \
+   && $integration == PASS ]]

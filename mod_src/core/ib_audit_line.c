@@ -19,10 +19,13 @@ static const char *const detail_outcomes[] = {"hint", "sha1", "replay-unchecked"
 
 /* Reason texts (ib_saml_response.c, ib_oidc.c, the handlers) to codes: the
  * first rule whose fragment occurs in the lowercased text wins, so the more
- * specific rules come first. tests/integration/test_audit.py checks the
- * codes of the failures it provokes; the codes are documented in
- * docs/audit-log.md and must not change meaning. */
+ * specific rules come first. Values the texts quote ('...' or "...", e.g.
+ * an Issuer) are left out first: what a sender put there cannot pick the
+ * code. A text with "answered" is an IdP's own error, whatever follows.
+ * The codes are documented in docs/audit-log.md and must keep their meaning;
+ * tests/integration/test_audit.py checks those of the failures it provokes. */
 static const struct { const char *fragment; const char *code; } rules[] = {
+    {"answered", "idp-error"},          /* first: what follows is the IdP's */
     {"session store", "store-down"},
     {"replay cache", "store-down"},
     {"(replay)", "replay"},
@@ -51,7 +54,7 @@ static const struct { const char *fragment; const char *code; } rules[] = {
     {"audience", "bad-audience"},
     {"aud does not", "bad-audience"},
     {"azp is not", "bad-audience"},
-    {"tid '", "wrong-tenant"},
+    {"entra tenant", "wrong-tenant"},
     {"recipient", "wrong-endpoint"},
     {"destination", "wrong-endpoint"},
     {"another app", "wrong-endpoint"},
@@ -60,7 +63,6 @@ static const struct { const char *fragment; const char *code; } rules[] = {
     {"nonce", "state-mismatch"},
     {"state", "state-mismatch"},
     {"logout skipped", "idp-logout-skipped"},
-    {"answered", "idp-error"},
     {"refused the code", "idp-error"},
     {"userinfo", "idp-error"},
     {"random generator", "internal"},
@@ -106,6 +108,29 @@ int ib_audit_outcome_is_detail(const char *outcome)
     return in_list(outcome, detail_outcomes, sizeof(detail_outcomes) / sizeof(detail_outcomes[0]));
 }
 
+/* reason, lowercased, without quoted values: a quote opens after a space,
+ * '(' or '=' (so "app's" is no quote) and closes at the same character. */
+static void unquoted_lower(const char *reason, char *out, apr_size_t size)
+{
+    apr_size_t o = 0;
+    char quote = 0;
+    for (const char *c = reason; *c && o + 1 < size; c++) {
+        if (quote) {
+            if (*c == quote) {
+                quote = 0;
+                out[o++] = *c;
+            }
+            continue;
+        }
+        if ((*c == '\'' || *c == '"') && (c == reason || c[-1] == ' ' || c[-1] == '('
+                                         || c[-1] == '=')) {
+            quote = *c;
+        }
+        out[o++] = (char)apr_tolower(*c);
+    }
+    out[o] = '\0';
+}
+
 const char *ib_audit_reason_code(const char *outcome, const char *page_class,
                                  const char *reason)
 {
@@ -122,10 +147,7 @@ const char *ib_audit_reason_code(const char *outcome, const char *page_class,
     }
     if (reason != NULL) {
         char lower[512];
-        apr_cpystrn(lower, reason, sizeof(lower));
-        for (char *c = lower; *c; c++) {
-            *c = (char)apr_tolower(*c);
-        }
+        unquoted_lower(reason, lower, sizeof(lower));
         for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
             if (strstr(lower, rules[i].fragment) != NULL) {
                 return rules[i].code;

@@ -63,6 +63,9 @@ static const char *directive_line(ib_conf_ctx *ctx, char *line)
     while (argv[argc] != NULL) {
         argc++;
     }
+    if (argc == 0) {
+        return NULL; /* nothing but white space */
+    }
     const char *err = ib_conf_directive(ctx, argv[0], argc - 1,
                                         (const char *const *)argv + 1);
     return err ? at(ctx, err) : NULL;
@@ -93,7 +96,10 @@ const char *ib_conf_read_file(ib_conf_ctx *ctx, const char *path)
             continue;
         }
         if (pending != NULL) {
-            line = apr_pstrcat(ctx->pool, pending, line, NULL);
+            /* Trimmed again: a line holding only '\' and then a blank line join to
+             * " ", which is blank, not a directive without a name (that was
+             * a NULL name given to ib_conf_directive: a crash). */
+            line = trim(apr_pstrcat(ctx->pool, pending, line, NULL));
             pending = NULL;
         }
         int here = ctx->line;

@@ -25,12 +25,25 @@ void ib_attr_names_default(ib_attr_names *names)
 
 static int is_sid_string(const char *s)
 {
-    /* ^S-1-[0-9]+(-[0-9]+){1,15}$ (ATTR-4) */
+    /* ^S-1-[0-9]+(-[0-9]+){1,15}$ (ATTR-4); the authority may also be
+     * 0x + 12 hex digits, the form of authorities >= 2^32 (MS-DTYP 2.4.2.1). */
     if (strncmp(s, "S-1-", 4) != 0) {
         return 0;
     }
     int groups = 0;
     const char *q = s + 4;
+    if (q[0] == '0' && q[1] == 'x') {
+        for (int i = 2; i < 14; i++) {
+            if (!apr_isxdigit(q[i])) {
+                return 0;
+            }
+        }
+        if (q[14] != '-') {
+            return 0;
+        }
+        q += 15;
+        groups++;
+    }
     while (*q) {
         const char *start = q;
         while (apr_isdigit(*q)) {
@@ -68,7 +81,14 @@ const char *ib_sid_canonical(apr_pool_t *p, const char *value)
     for (int i = 2; i < 8; i++) {
         authority = (authority << 8) | b[i]; /* big-endian, 48 bits */
     }
-    char *s = apr_psprintf(p, "S-1-%" APR_UINT64_T_FMT, authority);
+    /* MS-DTYP 2.4.2.1: decimal below 2^32, else 0x and 12 hex digits. In
+     * decimal a larger authority has up to 15 digits, which is_sid_string
+     * (10 at most) refused: the canonical form did not read back as a SID
+     * (found by fuzz/fuzz_identity.c). */
+    char *s = authority < APR_UINT64_C(0x100000000)
+              ? apr_psprintf(p, "S-1-%" APR_UINT64_T_FMT, authority)
+              : apr_psprintf(p, "S-1-0x%02X%02X%02X%02X%02X%02X", b[2], b[3], b[4], b[5], b[6],
+                             b[7]);
     for (int i = 0; i < b[1]; i++) {
         const unsigned char *sa = b + 8 + 4 * i; /* little-endian */
         unsigned long v = (unsigned long)sa[0] | ((unsigned long)sa[1] << 8)

@@ -6,6 +6,7 @@
 #include <apr_tables.h>
 
 #include "ib_pages.h"
+#include "ib_status.h"
 #include "ib_text.h"
 
 #define MARKER_SHOWN_MAX 40     /* of an unknown marker, in the message */

@@ -1,7 +1,10 @@
 #include <string.h>
 
+#include <apr_lib.h>
 #include <apr_strings.h>
 #include <lasso/lasso.h>
+#include <libxml/parser.h>
+#include <zlib.h>
 #include <lasso/xml/saml-2.0/saml2_assertion.h>
 #include <lasso/xml/saml-2.0/saml2_authn_statement.h>
 #include <lasso/xml/saml-2.0/saml2_name_id.h>
@@ -10,9 +13,11 @@
 #include <lasso/xml/saml-2.0/samlp2_status_response.h>
 
 #include "ib_clock.h"
+#include "ib_codec.h"
 #include "ib_metadata.h"
 #include "ib_saml_logout.h"
 #include "ib_url.h"
+#include "ib_xml.h"
 
 const char *ib_saml_sp_take(apr_pool_t *p, ib_saml_sp *sp, apr_time_t now,
                             LassoServer **out, int *valid_idp_certs);
@@ -47,9 +52,178 @@ static LassoSession *session_for(const char *idp, const char *name_id, const cha
     return session;
 }
 
+/* ---- reading a message as lasso will ------------------------------------------
+ *
+ * lasso_node_init_from_message_with_format (lasso 2.8) tries, in this order:
+ * Base64 (the whole message made of Base64 characters and line breaks, '='
+ * only at the end), then XML (the message, or what the Base64 decoded to,
+ * contains '<'), then a query string ('&' or '='). The module must judge a
+ * message by the same reading (signature rules, Destination), so it copies
+ * the classification instead of guessing from "SAMLRequest=" substrings: a
+ * POST value whose Base64 ends in "...SAMLRequest=" is Base64 to lasso. */
+static int lasso_base64(const char *m)
+{
+    const char *c = m;
+    while (*c != '\0' && (apr_isalnum(*c) || *c == '+' || *c == '/' || *c == '\n' || *c == '\r')) {
+        c++;
+    }
+    while (*c == '=' || *c == '\n' || *c == '\r') {
+        c++;
+    }
+    return m[0] != '\0' && *c == '\0';
+}
+
 int ib_saml_message_is_query(const char *message)
 {
-    return strstr(message, "SAMLRequest=") != NULL || strstr(message, "SAMLResponse=") != NULL;
+    return !lasso_base64(message) && strchr(message, '<') == NULL
+           && (strchr(message, '&') != NULL || strchr(message, '=') != NULL);
+}
+
+/* lasso 2.8 ends the whole process (g_error: SIGTRAP) when a LogoutRequest
+ * does not hold exactly one of BaseID, NameID and EncryptedID
+ * (samlp2_logout_request.c, init_from_xml), in any binding, before any
+ * signature is checked: one unauthenticated POST of SAMLRequest=PHgvPg==
+ * ("<x/>") to the logout callback killed an httpd child (found by
+ * fuzz/fuzz_saml_logout.c). So a LogoutRequest is decoded here as lasso
+ * will decode it, and handed to lasso only when lasso's own parse of it
+ * finds a NameID (which ib_saml_idp_logout requires anyway) and no BaseID or
+ * EncryptedID. Whatever cannot be decoded the same way is refused:
+ * refusing more than lasso would is safe, handing lasso a document other than
+ * the one checked is not. */
+static const char *check_request_xml(apr_pool_t *p, const char *xml, apr_size_t len)
+{
+    if (memchr(xml, '\0', len) != NULL || memmem(xml, len, "<!DOCTYPE", 9) != NULL
+        || memmem(xml, len, "<!ENTITY", 8) != NULL) {
+        return "the LogoutRequest holds a NUL byte, a DOCTYPE or an entity declaration";
+    }
+    xmlDocPtr doc = xmlReadMemory(xml, (int)len, "LogoutRequest", NULL,
+                                  XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    if (doc == NULL) {
+        return "the LogoutRequest is not well-formed XML";
+    }
+    xmlNodePtr root = xmlDocGetRootElement(doc);
+    const char *err = NULL;
+    if (!ib_xml_is_el(root, NS_SAMLP, "LogoutRequest")) {
+        err = "the message is not a SAML 2.0 LogoutRequest";
+    } else {
+        /* What LassoSamlp2LogoutRequest's init_from_xml does before its fatal
+         * check: its parent class's parse (every rule lasso applies: element
+         * order, namespaces, attribute values...), then the count. Done here
+         * on a probe object, with a refusal instead of g_error. */
+        LassoNode *probe = LASSO_NODE(lasso_samlp2_logout_request_new());
+        LassoNodeClass *parent = g_type_class_peek_parent(LASSO_NODE_GET_CLASS(probe));
+        LassoSamlp2LogoutRequest *req = LASSO_SAMLP2_LOGOUT_REQUEST(probe);
+        parent->init_from_xml(probe, root);
+        if ((req->BaseID != NULL) + (req->NameID != NULL) + (req->EncryptedID != NULL) != 1
+            || req->NameID == NULL) {
+            err = "lasso does not read exactly one NameID in the LogoutRequest";
+        }
+        g_object_unref(probe);
+    }
+    xmlFreeDoc(doc);
+    (void)p;
+    return err;
+}
+
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* libxml2's xmlURIUnescapeString, which lasso applies to each query field:
+ * %XX decoded, anything else (including '+') kept. */
+static char *unescape(apr_pool_t *p, const char *s, apr_size_t n)
+{
+    char *out = apr_palloc(p, n + 1), *w = out;
+    for (apr_size_t i = 0; i < n; i++) {
+        int hi, lo;
+        if (s[i] == '%' && i + 2 < n && (hi = hex_digit(s[i + 1])) >= 0
+            && (lo = hex_digit(s[i + 2])) >= 0) {
+            *w++ = (char)(hi << 4 | lo);
+            i += 2;
+        } else {
+            *w++ = s[i];
+        }
+    }
+    *w = '\0';
+    return out;
+}
+
+/* Raw DEFLATE (the HTTP-Redirect binding), at most max bytes. */
+static long inflate_raw(apr_pool_t *p, const unsigned char *in, apr_size_t in_len,
+                        apr_size_t max, char **out)
+{
+    z_stream z;
+    memset(&z, 0, sizeof(z));
+    if (inflateInit2(&z, -MAX_WBITS) != Z_OK) {
+        return -1;
+    }
+    unsigned char *buf = apr_palloc(p, max + 1);
+    z.next_in = (Bytef *)in;
+    z.avail_in = (uInt)in_len;
+    z.next_out = buf;
+    z.avail_out = (uInt)max;
+    int rc = inflate(&z, Z_FINISH);
+    long n = rc == Z_STREAM_END && z.avail_in == 0 ? (long)z.total_out : -1;
+    inflateEnd(&z);
+    if (n >= 0) {
+        buf[n] = '\0';
+        *out = (char *)buf;
+    }
+    return n;
+}
+
+static const char *check_logout_request(apr_pool_t *p, const char *message)
+{
+    if (strlen(message) > IB_SAML_MAX_ENCODED) {
+        return "the LogoutRequest is larger than the limit";
+    }
+    if (lasso_base64(message)) {
+        unsigned char *xml;
+        long n = ib_b64_decode(p, message, IB_SAML_MAX_DECODED, &xml);
+        if (n <= 0 || strchr((const char *)xml, '<') == NULL) {
+            return "the LogoutRequest is not Base64 of XML";
+        }
+        return check_request_xml(p, (const char *)xml, (apr_size_t)n);
+    }
+    if (strchr(message, '<') != NULL) {
+        return check_request_xml(p, message, strlen(message));
+    }
+    if (!ib_saml_message_is_query(message)) {
+        return "the LogoutRequest is neither a POST value nor a query string";
+    }
+    /* lasso splits at '&' and ';', unescapes each field, takes the last
+     * SAMLRequest or SAMLResponse, and inflates its Base64 value. */
+    const char *value = NULL;
+    int fields = 0;
+    for (const char *f = message; ; f++) {
+        apr_size_t n = strcspn(f, "&;");
+        const char *field = unescape(p, f, n);
+        const char *eq = strchr(field, '=');
+        if (eq != NULL && ((eq - field == 11 && strncmp(field, "SAMLRequest", 11) == 0)
+                           || (eq - field == 12 && strncmp(field, "SAMLResponse", 12) == 0))) {
+            value = eq + 1;
+            fields++;
+        } else if (eq != NULL && eq - field == 12 && strncmp(field, "SAMLEncoding", 12) == 0) {
+            return "the LogoutRequest names a SAMLEncoding";
+        }
+        f += n;
+        if (*f == '\0') {
+            break;
+        }
+    }
+    if (fields != 1) {
+        return "the query does not hold exactly one SAMLRequest";
+    }
+    unsigned char *deflated;
+    char *xml;
+    long n = ib_b64_decode(p, value, IB_SAML_MAX_ENCODED, &deflated);
+    long m = n > 0 ? inflate_raw(p, deflated, (apr_size_t)n, IB_SAML_MAX_DECODED, &xml) : -1;
+    if (m <= 0) {
+        return "the SAMLRequest is not Base64 of DEFLATE data";
+    }
+    return check_request_xml(p, xml, (apr_size_t)m);
 }
 
 static void fill_outgoing(apr_pool_t *p, LassoProfile *profile, const char *field,
@@ -311,9 +485,13 @@ const char *ib_saml_idp_logout(apr_pool_t *p, ib_saml_sp *sp, apr_time_t now,
                                ib_saml_outgoing *out)
 {
     const ib_app *app = ib_saml_sp_app(sp);
+    const char *err = check_logout_request(p, message);
+    if (err != NULL) {
+        return apr_pstrcat(p, "LogoutRequest refused: ", err, NULL);
+    }
     LassoServer *server;
     int valid;
-    const char *err = ib_saml_sp_take(p, sp, now, &server, &valid);
+    err = ib_saml_sp_take(p, sp, now, &server, &valid);
     if (err != NULL) {
         return err;
     }

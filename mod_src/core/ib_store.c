@@ -90,10 +90,19 @@ static const char *get_str(apr_pool_t *p, const cJSON *o, const char *k)
     return cJSON_IsString(v) ? apr_pstrdup(p, v->valuestring) : NULL;
 }
 
+/* Seconds since the epoch up to the end of year 9999; anything else (NaN, a
+ * negative or huge number) reads as absent. Casting an out-of-range double
+ * to an integer is undefined behaviour, and so is apr_time_from_sec of a
+ * value above ~9.2e12 (found by fuzz/fuzz_store.c under UBSan). */
+#define RECORD_TIME_MAX_SEC 253402300799.0
+
 static apr_time_t get_time(const cJSON *o, const char *k)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? apr_time_from_sec((apr_time_t)v->valuedouble) : 0;
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= RECORD_TIME_MAX_SEC)) {
+        return 0;
+    }
+    return apr_time_from_sec((apr_time_t)v->valuedouble);
 }
 
 static const char *finish(apr_pool_t *p, cJSON *o)

@@ -55,42 +55,6 @@ int ib_utf8_valid(const char *s, apr_size_t n, apr_size_t *bad)
     return 1;
 }
 
-const char *ib_html_escape(apr_pool_t *p, const char *s)
-{
-    if (s == NULL) {
-        return "";
-    }
-    apr_size_t extra = 0;
-    for (const char *c = s; *c; c++) {
-        switch (*c) {
-        case '&': extra += 4; break;
-        case '<': case '>': extra += 3; break;
-        case '"': case '\'': extra += 5; break;
-        default: break;
-        }
-    }
-    if (extra == 0) {
-        return s;
-    }
-    char *out = apr_palloc(p, strlen(s) + extra + 1), *o = out;
-    for (const char *c = s; *c; c++) {
-        const char *ent = NULL;
-        switch (*c) {
-        case '&': ent = "&amp;"; break;
-        case '<': ent = "&lt;"; break;
-        case '>': ent = "&gt;"; break;
-        case '"': ent = "&quot;"; break;
-        case '\'': ent = "&#39;"; break;
-        default: *o++ = *c; continue;
-        }
-        apr_size_t n = strlen(ent);
-        memcpy(o, ent, n);
-        o += n;
-    }
-    *o = '\0';
-    return out;
-}
-
 const char *ib_text_cut(apr_pool_t *p, const char *s, apr_size_t max)
 {
     apr_size_t n = strlen(s);

@@ -48,6 +48,26 @@ static int valid_port(const char *s)
     return v >= 1 && v <= 65535;
 }
 
+/* apr_uri_parse takes whatever sits between '[' and ']' for an IPv6 literal
+ * ("https://[sp.example.com]/" reads as host sp.example.com, a URL no browser
+ * follows) and keeps a stray bracket in the host ("https://[[1]" reads as host
+ * "[1", whose origin "https://[1" does not parse again). So a bracketed host
+ * must be an IPv6 address, and no other host may hold a bracket (found by
+ * fuzz/fuzz_url.c). */
+static int valid_host(const apr_uri_t *uri)
+{
+    const char *h = uri->hostinfo ? uri->hostinfo : "";
+    const char *at = strrchr(h, '@');
+    if (at != NULL) {
+        h = at + 1;
+    }
+    if (*h == '[') {
+        struct in6_addr v6;
+        return inet_pton(AF_INET6, uri->hostname, &v6) == 1;
+    }
+    return strpbrk(uri->hostname, "[]") == NULL;
+}
+
 /* Shared shape checks; on success `uri` holds the parse. */
 static const char *parse_absolute(apr_pool_t *p, const char *what,
                                   const char *text, apr_uri_t *uri)
@@ -66,6 +86,10 @@ static const char *parse_absolute(apr_pool_t *p, const char *what,
         || uri->hostname == NULL || *uri->hostname == '\0') {
         return apr_psprintf(p, "%s '%s' is not an absolute URL "
                             "(expected https://host/...)", what, text);
+    }
+    if (!valid_host(uri)) {
+        return apr_psprintf(p, "%s '%s' has an invalid host (a bracketed host must be "
+                            "an IPv6 address)", what, text);
     }
     if (strcasecmp(uri->scheme, "https") != 0 && strcasecmp(uri->scheme, "http") != 0) {
         return apr_psprintf(p, "%s '%s' must use https", what, text);
