@@ -15,10 +15,15 @@
  *             2 XML -> DEFLATE + Base64 + URL-encoding (HTTP-Redirect),
  *             3 as 2, plus RelayState, SigAlg and a bogus Signature.
  *
- * Invariant: the module classifies a message as a query exactly when lasso
+ * Invariants: the module classifies a message as a query exactly when lasso
  * does not read it as Base64 (lasso's is_base64 comes first in
- * lasso_node_init_from_message_with_format). Otherwise the module would
- * judge a POST message's signature and Destination by query rules. */
+ * lasso_node_init_from_message_with_format); otherwise the module would
+ * judge a POST message's signature and Destination by query rules. And
+ * nothing may make lasso end the process: lasso 2.8 calls g_error (always
+ * fatal) on a LogoutRequest without exactly one BaseID/NameID/EncryptedID,
+ * which the module's pre-check in ib_saml_logout.c must keep from lasso;
+ * fuzz_common.c turns any fatal GLib message into an abort() named as a
+ * crash (regression-lasso-gerror-* in the corpus). */
 #include <ctype.h>
 #include <string.h>
 

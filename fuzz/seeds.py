@@ -214,6 +214,11 @@ def logout_seeds(idp) -> None:
          idp.redirect_query("SAMLResponse", unsigned_resp, "relay-2"), 0b0010)
     seed("saml_logout", "response-post-value.b64",
          base64.b64encode(unsigned_resp.encode()).decode(), 0b0000)
+    # Queries the LogoutRequest pre-check (ib_saml_logout.c) must refuse the
+    # way lasso would read them: a field name lasso unescapes, an encoding.
+    seed("saml_logout", "request-query-two-fields.txt", "SAML%52equest=&SAMLRequest=x", 0b0001)
+    seed("saml_logout", "request-query-encoding.txt",
+         idp.redirect_query("SAMLRequest", unsigned_req, sign=False) + "&SAMLEncoding=x", 0b0001)
 
 
 def metadata_seeds(idp) -> None:
