@@ -214,11 +214,12 @@ static apr_status_t confirm_miss(ib_cache *c, server_rec *s, apr_pool_t *p, apr_
     if (rv != APR_NOTFOUND || node_local(c)) {
         return rv;
     }
-    apr_status_t probe = c->provider->store(c->instance, s, (const unsigned char *)"0.idb:probe",
-                                            11, apr_time_now() + apr_time_from_sec(60),
-                                            (unsigned char *)"1", 1, p);
-    /* mod_socache_redis passes on apr_redis's status, which for a dead server
-     * is APR_NOTFOUND ("socket not in poll list") even for a write. */
+    /* Written like every other entry (sealed), so the store holds nothing
+     * in the clear. put_unlocked turns any failed write into APR_EGENERAL:
+     * mod_socache_redis passes on apr_redis's APR_NOTFOUND ("socket not in
+     * poll list") for a dead server, even for a write. */
+    apr_status_t probe = put_unlocked(c, s, p, "0.idb:p:probe", "1",
+                                      apr_time_now() + apr_time_from_sec(60));
     return probe == APR_SUCCESS ? APR_NOTFOUND : APR_EGENERAL;
 }
 
