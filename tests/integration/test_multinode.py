@@ -418,8 +418,12 @@ def test_sign_in_started_on_one_node_completes_on_the_other(clusters, browsers, 
     assert not any(k.startswith("idbroker_state_") for k in b.cookies), b.cookies
     # everything in the store is sealed, and nothing in it is readable
     keys = c.store.keys()
-    kinds = sorted({module_key(k).split(":")[1] for k in keys})
-    assert {"s", "a", "n"} <= set(kinds), kinds       # session, replay, NameID index
+    # "<c>.idb:<kind>:<hex>"; <c> may itself be ':' (one of 64 spread characters)
+    kinds = sorted({module_key(k)[2:].split(":")[1] for k in keys})
+    if c.backend == "redis":
+        # KEYS is exact; memcached's lru_crawler metadump is a background walk
+        # that may not list an item stored a moment ago.
+        assert {"s", "a", "n"} <= set(kinds), kinds   # session, replay, NameID index
     for k in keys:
         value = c.store.get(k) or b"ib1.k1."        # None: expired meanwhile
         assert value.startswith(b"ib1.k1."), value[:40]

@@ -81,8 +81,12 @@ def site(httpd_factory, module_path):
     certs = {k: v.cert_pem_path(td.root) for k, v in
              {"shared": shared, "alpha": alpha_idp, "alpha_cd": alpha_cd_idp}.items()}
     s = f"http://127.0.0.1:{port}"
+    # beta (declared first on the shared host) allows SHA-1, gamma does not:
+    # the shared ACS parses under beta's settings, so gamma's rule must
+    # still be applied once the pending request names gamma.
     conf = (tenant("beta", td, app("primary", s, shared, certs["shared"],
-                                   f"        IdBrokerPortalURL http://127.0.0.2:{port}\n"))
+                                   f"        IdBrokerPortalURL http://127.0.0.2:{port}\n"),
+                   "    IdBrokerAllowSHA1 On\n")
             + tenant("gamma", td, app("primary", s, shared, certs["shared"],
                                       f"        IdBrokerPortalURL http://127.0.0.3:{port}\n"))
             + tenant("alpha", td,
@@ -109,10 +113,10 @@ def start(site: Site, s: requests.Session, ip: str):
 
 
 def respond(site: Site, s: requests.Session, req, audience: str, idp: TestIdp,
-            upn: str = "jane@example.test"):
+            upn: str = "jane@example.test", **kw):
     acs = req.request.get("AssertionConsumerServiceURL")
     xml = idp.response(acs_url=acs, audience=audience, in_response_to=req.request_id,
-                       attributes=[("cip_upn", [upn])] + GOOD_ATTRS[1:])
+                       attributes=[("cip_upn", [upn])] + GOOD_ATTRS[1:], **kw)
     return post(acs, session=s, data=TestIdp.post_form(xml, req.relay_state))
 
 
@@ -278,3 +282,19 @@ def test_graceful_reload_mid_sign_in_finishes_or_fails_cleanly(site):
     fresh = requests.Session()
     req2, issuer2 = start(site, fresh, "4")
     assert respond(site, fresh, req2, issuer2, site.idps["alpha"]).status_code == 303
+
+
+def test_shared_acs_applies_the_sha1_rule_of_the_tenant_the_response_answers(site):
+    sha1 = dict(sig_alg="rsa-sha1", digest_alg="sha1")
+    # beta allows SHA-1: its sign-in through the shared ACS is handed off
+    s = requests.Session()
+    req, issuer = start(site, s, "2")
+    ok = respond(site, s, req, issuer, site.idps["shared"], **sha1)
+    assert ok.status_code == 303 and "/saml/handoff?h=" in ok.headers["Location"], ok.text
+    # gamma does not: the same kind of Response is refused, with the reason
+    s = requests.Session()
+    req, issuer = start(site, s, "3")
+    r = respond(site, s, req, issuer, site.idps["shared"], **sha1)
+    assert r.status_code == 403
+    txid_logged(site, r, "which this tenant does not allow")
+    assert "/saml/handoff" not in r.headers.get("Location", "")
