@@ -247,7 +247,8 @@ const command_rec ib_directives[] = {
                    "(default off; format=kv)"),
     AP_INIT_ITERATE("IdBrokerTrustedProxy", ib_audit_cmd_trusted_proxy, NULL, RSRC_CONF,
                     "ADDRESS[/BITS] ...: proxies whose X-Forwarded-For names the client in the "
-                    "audit log (default: none, the connection's peer is the client)"),
+                    "audit log and whose X-Forwarded-Host names the public host of a tenant "
+                    "app (default: none, the connection's peer is the client)"),
     {NULL}
 };
 #undef IB_DIRECTIVE

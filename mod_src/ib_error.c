@@ -84,6 +84,56 @@ static const ib_tenant *page_tenant(request_rec *r, const ib_server_conf *sc,
     return n > 0 ? tenant : NULL;
 }
 
+/* Headers and body of an error page: the tenant's template when it has one,
+ * else the built-in page. details (ib_page_detail, may be NULL) is the
+ * page's list; a template without {{details}} gets it as text after the
+ * message, so no tenant's page hides what the administrator must fix. */
+static int send_page(request_rec *r, int status, const ib_tenant *tenant, const char *txid,
+                     const ib_page_text *text, const apr_array_header_t *details)
+{
+    r->status = status;
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    apr_table_setn(r->headers_out, "X-Content-Type-Options", "nosniff");
+    apr_table_mergen(r->headers_out, "Vary", "Accept-Language");
+    ap_set_content_type(r, "text/html; charset=utf-8");
+    if (r->header_only) {
+        return DONE;
+    }
+    int has_details = details != NULL && details->nelts > 0;
+    const ib_tenant_pages *pages = tenant ? tenant->pages : NULL;
+    if (pages != NULL && pages->tpl != NULL) {
+        char when[IB_UTC_TIME_LEN];
+        ib_time_format_utc(ib_now(), when);
+        const char *message = text->message;
+        if (has_details && !ib_page_template_uses(pages->tpl, IB_PAGE_DETAILS)) {
+            message = apr_pstrcat(r->pool, message, " ",
+                                  ib_page_details_text(r->pool, details), NULL);
+        }
+        const char *values[IB_PAGE_N_FIELDS] = {
+            [IB_PAGE_TITLE] = text->title, [IB_PAGE_MESSAGE] = message,
+            [IB_PAGE_TXID] = txid, [IB_PAGE_TIME] = when,
+            [IB_PAGE_REASON_CLASS] = text->page_class, [IB_PAGE_SUPPORT] = pages->support,
+            [IB_PAGE_LANG] = text->lang,
+        };
+        ap_rputs(ib_page_render_details(r->pool, pages->tpl, values, details), r);
+        return DONE;
+    }
+    /* title and message are fixed strings from our code, escaped anyway. */
+    ap_rprintf(r,
+               "<!DOCTYPE html>\n<html lang=\"%s\"><head><meta charset=\"utf-8\">"
+               "<title>%s</title></head>\n<body>\n<h1>%s</h1>\n<p>%s</p>\n%s"
+               "<p>%s: <code>%s</code></p>\n", text->lang,
+               ap_escape_html(r->pool, text->title), ap_escape_html(r->pool, text->title),
+               ap_escape_html(r->pool, text->message), ib_page_details_html(r->pool, details),
+               text->txid_label, txid);
+    if (pages != NULL && pages->support != NULL) {
+        ap_rprintf(r, "<p>%s: %s</p>\n", text->support_label,
+                   ap_escape_html(r->pool, pages->support));
+    }
+    ap_rputs("</body></html>\n", r);
+    return DONE;
+}
+
 int ib_error_page(request_rec *r, int status, int level, const char *title,
                   const char *message, const char *reason)
 {
@@ -102,38 +152,15 @@ int ib_error_page(request_rec *r, int status, int level, const char *title,
     ib_page_text_for(r->pool, title, message, apr_table_get(r->headers_in, "Accept-Language"),
                      &text);
     ib_audit_page(r, txid, status, text.page_class, tenant, app, reason);
+    return send_page(r, status, tenant, txid, &text, NULL);
+}
 
-    r->status = status;
-    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
-    apr_table_setn(r->headers_out, "X-Content-Type-Options", "nosniff");
-    apr_table_mergen(r->headers_out, "Vary", "Accept-Language");
-    ap_set_content_type(r, "text/html; charset=utf-8");
-    if (r->header_only) {
-        return DONE;
-    }
-    const ib_tenant_pages *pages = tenant ? tenant->pages : NULL;
-    if (pages != NULL && pages->tpl != NULL) {
-        char when[IB_UTC_TIME_LEN];
-        ib_time_format_utc(ib_now(), when);
-        const char *values[IB_PAGE_N_FIELDS] = {
-            [IB_PAGE_TITLE] = text.title, [IB_PAGE_MESSAGE] = text.message,
-            [IB_PAGE_TXID] = txid, [IB_PAGE_TIME] = when,
-            [IB_PAGE_REASON_CLASS] = text.page_class, [IB_PAGE_SUPPORT] = pages->support,
-        };
-        ap_rputs(ib_page_render(r->pool, pages->tpl, values), r);
-        return DONE;
-    }
-    /* title and message are fixed strings from our code, escaped anyway. */
-    ap_rprintf(r,
-               "<!DOCTYPE html>\n<html lang=\"%s\"><head><meta charset=\"utf-8\">"
-               "<title>%s</title></head>\n<body>\n<h1>%s</h1>\n<p>%s</p>\n"
-               "<p>%s: <code>%s</code></p>\n", text.lang,
-               ap_escape_html(r->pool, text.title), ap_escape_html(r->pool, text.title),
-               ap_escape_html(r->pool, text.message), text.txid_label, txid);
-    if (pages != NULL && pages->support != NULL) {
-        ap_rprintf(r, "<p>%s: %s</p>\n", text.support_label,
-                   ap_escape_html(r->pool, pages->support));
-    }
-    ap_rputs("</body></html>\n", r);
-    return DONE;
+int ib_error_details_page(request_rec *r, int status, const ib_tenant *tenant,
+                          const char *txid, const char *title, const char *message,
+                          const apr_array_header_t *details)
+{
+    ib_page_text text;
+    ib_page_text_for(r->pool, title, message, apr_table_get(r->headers_in, "Accept-Language"),
+                     &text);
+    return send_page(r, status, tenant, txid, &text, details);
 }

@@ -6,6 +6,8 @@
 
 #include <httpd.h>
 
+#include "core/ib_tenant.h"
+
 /* r->notes key: the tenant (its name) a request turned out to be for. Set by
  * ib_log_event for its app; a handler that knows the tenant before it sends
  * an error page (e.g. a shared ACS once the pending request named the app)
@@ -27,5 +29,14 @@
  * support contact reaches another tenant's users. */
 int ib_error_page(request_rec *r, int status, int level, const char *title,
                   const char *message, const char *reason);
+
+/* The same page, in the same language and template, with a list after the
+ * message (details: ib_page_detail; the template's {{details}}), for a
+ * caller that has logged and audited the attempt itself under `txid`
+ * (ib_log_event): nothing is logged here. The page is `tenant`'s (the caller
+ * knows it); NULL = the built-in page. Returns DONE. */
+int ib_error_details_page(request_rec *r, int status, const ib_tenant *tenant,
+                          const char *txid, const char *title, const char *message,
+                          const apr_array_header_t *details);
 
 #endif

@@ -9,10 +9,12 @@
 
 #include "core/ib_clock.h"
 #include "core/ib_codec.h"
+#include "core/ib_pages.h"
 #include "core/ib_random.h"
 #include "ib_error.h"
 #include "ib_logout.h"
 #include "ib_signin.h"
+#include "ib_strings.h"
 #include "ib_web.h"
 
 APLOG_USE_MODULE(auth_idbroker);
@@ -24,26 +26,23 @@ APLOG_USE_MODULE(auth_idbroker);
 int ib_signin_attribute_error(request_rec *r, const ib_app *app, const char *user,
                               const apr_array_header_t *problems)
 {
-    const char *list = "", *log = "";
+    apr_array_header_t *details = apr_array_make(r->pool, problems->nelts,
+                                                 sizeof(ib_page_detail));
+    const char *log = "";
     for (int i = 0; i < problems->nelts; i++) {
         const ib_attr_problem *pr = &APR_ARRAY_IDX(problems, i, ib_attr_problem);
-        list = apr_pstrcat(r->pool, list, "<li><code>", ap_escape_html(r->pool, pr->name),
-                           "</code>: ", ap_escape_html(r->pool, pr->reason), "</li>\n", NULL);
+        ib_page_detail *d = apr_array_push(details);
+        d->name = pr->name;
+        d->text = pr->reason;       /* fixed English text of the core, never a value */
         log = apr_pstrcat(r->pool, log, i ? "; " : "", pr->name, ": ", pr->reason, NULL);
     }
     char txid[IB_UUID_LEN];
-    ib_uuid_v4(txid);
+    if (ib_uuid_v4(txid) != APR_SUCCESS) {
+        apr_cpystrn(txid, "unavailable", sizeof(txid));
+    }
     ib_log_event(r, APLOG_NOTICE, txid, "signin", "attribute-error", app, user, log);
-    r->status = HTTP_FORBIDDEN;
-    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
-    ap_set_content_type(r, "text/html; charset=utf-8");
-    ap_rprintf(r, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-               "<title>Sign-in Attribute Error</title></head>\n<body>\n"
-               "<h1>Sign-in Attribute Error</h1>\n<p>Your identity provider signed you in, "
-               "but these attributes could not be used. Ask your administrator to check "
-               "them:</p>\n<ul>\n%s</ul>\n<p>Transaction ID: <code>%s</code></p>\n"
-               "</body></html>\n", list, txid);
-    return DONE;
+    return ib_error_details_page(r, HTTP_FORBIDDEN, app->tenant, txid,
+                                 IB_TEXT_ATTRIBUTE_TITLE, IB_TEXT_ATTRIBUTE_MESSAGE, details);
 }
 
 int ib_signin_complete(request_rec *r, ib_server_conf *sc, const ib_app *app,

@@ -10,7 +10,9 @@
 #include "core/ib_store.h"
 #include "ib_config.h"
 
-/* 403 page listing attribute names and reasons (never values). */
+/* 403 page listing attribute names and reasons (never values): the tenant's
+ * IdBrokerErrorTemplate ({{details}}) or the built-in page, in the browser's
+ * language (ib_strings.c); the reasons stay English (technical detail). */
 int ib_signin_attribute_error(request_rec *r, const ib_app *app, const char *user,
                               const apr_array_header_t *problems);
 

@@ -65,6 +65,11 @@ static const struct {
       "verified.",
       "Sie sind von dieser Website abgemeldet; die Antwort des Identitätsanbieters konnte "
       "nicht geprüft werden."}},
+    {"attribute",
+     {IB_TEXT_ATTRIBUTE_TITLE, "Attributfehler bei der Anmeldung"},
+     {IB_TEXT_ATTRIBUTE_MESSAGE,
+      "Ihr Identitätsanbieter hat Sie angemeldet, aber diese Attribute konnten nicht "
+      "verwendet werden. Bitten Sie Ihre Administration, sie zu prüfen:"}},
     {"logout-refused",
      {"Unable to Process Your Request", "Ihre Anfrage konnte nicht bearbeitet werden"},
      {"The sign-out request could not be verified.",

@@ -7,6 +7,13 @@
 
 #include <apr_pools.h>
 
+/* The attribute error page's English key (ib_signin_attribute_error); its
+ * list of attribute problems follows the message. */
+#define IB_TEXT_ATTRIBUTE_TITLE "Sign-in Attribute Error"
+#define IB_TEXT_ATTRIBUTE_MESSAGE \
+    "Your identity provider signed you in, but these attributes could not be used. " \
+    "Ask your administrator to check them:"
+
 typedef struct {
     const char *lang;           /* "en", "de", ...: the html lang attribute */
     const char *page_class;     /* e.g. "expired"; "error" for texts not in the table */

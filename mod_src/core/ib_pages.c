@@ -12,7 +12,8 @@
 #define MARKER_SHOWN_MAX 40     /* of an unknown marker, in the message */
 
 const char *const ib_page_field_names[IB_PAGE_N_FIELDS] = {
-    "title", "message", "txid", "time", "reason_class", "support",
+    "title", "message", "txid", "time", "reason_class", "support", "details",
+    "lang",
 };
 
 typedef struct {
@@ -177,13 +178,39 @@ int ib_page_template_uses(const ib_page_template *t, ib_page_field f)
     return (t->used >> f) & 1u;
 }
 
-const char *ib_page_render(apr_pool_t *p, const ib_page_template *t,
-                           const char *const values[IB_PAGE_N_FIELDS])
+const char *ib_page_details_html(apr_pool_t *p, const apr_array_header_t *details)
+{
+    if (details == NULL || details->nelts == 0) {
+        return "";
+    }
+    const char *out = "<ul lang=\"en\">\n";
+    for (int i = 0; i < details->nelts; i++) {
+        const ib_page_detail *d = &APR_ARRAY_IDX(details, i, ib_page_detail);
+        out = apr_pstrcat(p, out, "<li><code>", ib_html_escape(p, d->name), "</code>: ",
+                          ib_html_escape(p, d->text), "</li>\n", NULL);
+    }
+    return apr_pstrcat(p, out, "</ul>\n", NULL);
+}
+
+const char *ib_page_details_text(apr_pool_t *p, const apr_array_header_t *details)
+{
+    const char *out = "";
+    for (int i = 0; details != NULL && i < details->nelts; i++) {
+        const ib_page_detail *d = &APR_ARRAY_IDX(details, i, ib_page_detail);
+        out = apr_pstrcat(p, out, i ? "; " : "", d->name, ": ", d->text, NULL);
+    }
+    return out;
+}
+
+const char *ib_page_render_details(apr_pool_t *p, const ib_page_template *t,
+                                   const char *const values[IB_PAGE_N_FIELDS],
+                                   const apr_array_header_t *details)
 {
     const char *escaped[IB_PAGE_N_FIELDS];
     apr_size_t total = 0;
     for (int i = 0; i < IB_PAGE_N_FIELDS; i++) {
-        escaped[i] = ib_html_escape(p, values[i]);
+        escaped[i] = i == IB_PAGE_DETAILS ? ib_page_details_html(p, details)
+                                          : ib_html_escape(p, values[i]);
     }
     const segment *segs = (const segment *)t->segments->elts;
     for (int i = 0; i < t->segments->nelts; i++) {
@@ -198,6 +225,12 @@ const char *ib_page_render(apr_pool_t *p, const ib_page_template *t,
     }
     *o = '\0';
     return out;
+}
+
+const char *ib_page_render(apr_pool_t *p, const ib_page_template *t,
+                           const char *const values[IB_PAGE_N_FIELDS])
+{
+    return ib_page_render_details(p, t, values, NULL);
 }
 
 static ib_tenant_pages *pages_of(apr_pool_t *p, ib_tenant *t)

@@ -2,7 +2,8 @@
  * (IdBrokerSupportContact TEXT). The template is read and checked when the
  * configuration is read: it must be UTF-8, at most IB_PAGE_TEMPLATE_MAX bytes,
  * and every {{...}} marker in it must be one of ib_page_field_names, so a
- * page can never show a raw marker. Values are HTML-escaped when substituted. */
+ * page can never show a raw marker. Values are HTML-escaped when substituted;
+ * {{details}} is a list built here from escaped items. */
 #ifndef IB_PAGES_H
 #define IB_PAGES_H
 
@@ -20,6 +21,8 @@ typedef enum {
     IB_PAGE_TIME,           /* {{time}}: when, as YYYY-MM-DDTHH:MM:SSZ */
     IB_PAGE_REASON_CLASS,   /* {{reason_class}}: a coarse token, e.g. expired */
     IB_PAGE_SUPPORT,        /* {{support}}: IdBrokerSupportContact, or empty */
+    IB_PAGE_DETAILS,        /* {{details}}: the page's list (attribute problems), or empty */
+    IB_PAGE_LANG,           /* {{lang}}: the language of title and message, e.g. "de" */
     IB_PAGE_N_FIELDS
 } ib_page_field;
 
@@ -45,10 +48,33 @@ const char *ib_page_template_load(apr_pool_t *p, const char *path, ib_page_templ
 /* 1 when the template uses the field. */
 int ib_page_template_uses(const ib_page_template *t, ib_page_field f);
 
+/* One item of a page's list: the attribute error page's "NAME: reason". */
+typedef struct {
+    const char *name;           /* shown as code, e.g. the attribute name */
+    const char *text;           /* what is wrong with it */
+} ib_page_detail;
+
 /* The page: the template with each marker replaced by the HTML-escaped value
- * (NULL values render as nothing). */
+ * (NULL values render as nothing). {{details}} renders as nothing. */
 const char *ib_page_render(apr_pool_t *p, const ib_page_template *t,
                            const char *const values[IB_PAGE_N_FIELDS]);
+
+/* The same with {{details}} replaced by ib_page_details_html(details);
+ * values[IB_PAGE_DETAILS] is not used. */
+const char *ib_page_render_details(apr_pool_t *p, const ib_page_template *t,
+                                   const char *const values[IB_PAGE_N_FIELDS],
+                                   const apr_array_header_t *details);
+
+/* The list as HTML, each name and text HTML-escaped on its own:
+ * <ul lang="en">\n<li><code>NAME</code>: TEXT</li>\n...</ul>\n, "" when
+ * details is NULL or empty. lang="en": the texts come from the core in
+ * English whatever the page's language (technical detail for the
+ * administrator), so screen readers read them as English. */
+const char *ib_page_details_html(apr_pool_t *p, const apr_array_header_t *details);
+
+/* The list as one line of plain text ("NAME: TEXT; NAME: TEXT"), for a
+ * template without {{details}}: the caller puts it into {{message}}. */
+const char *ib_page_details_text(apr_pool_t *p, const apr_array_header_t *details);
 
 /* The directive setters' work (ib_conf.c calls them with the open tenant). */
 const char *ib_pages_set_template(apr_pool_t *p, ib_tenant *t, const char *path);

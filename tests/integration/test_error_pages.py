@@ -2,9 +2,11 @@
 IdBrokerSupportContact TEXT, the texts of ib_strings.c in the browser's
 language, and template checks at configuration time.
 
-One httpd, three SAML tenants trusting our TestIdp, each on its own port:
-`branded` (template and support contact), `plain` (the built-in page) and
-`contact` (the built-in page with a support contact).
+One httpd, four SAML tenants trusting our TestIdp, each on its own port:
+`branded` (template and support contact), `plain` (the built-in page),
+`contact` (the built-in page with a support contact) and `nolist` (a template
+without {{details}}). `branded` and `plain` read cip_email from an attribute
+named like a script, so the IdP can put markup into an attribute error.
 
 Run: /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration/test_error_pages.py
 """
@@ -20,22 +22,42 @@ from pathlib import Path
 import pytest
 
 import testidp as t
-from acs_fixture import GENERIC, PORTAL, PORTAL_TEXT, TXID_RE, Sp, Tenant, log_lines, post
+from acs_fixture import (ATTR_ERROR, GENERIC, PORTAL, PORTAL_TEXT, SESSION_COOKIE, TXID_RE, UPN,
+                         Sp, Tenant, log_lines, post)
 from harness import free_port, get
 from tenants import TenantDir, tenant_conf
 
 REPO = Path(__file__).resolve().parents[2]
 CLI = os.environ.get("IDBROKER_TENANT_CLI") or str(REPO / "idbroker-tenant")
+def quote_fn(text: str) -> str:
+    """TEXT as one quoted argument of a conf file."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 SUPPORT = 'Acme IT <help@acme.example> & "desk" +1 555 0100'
 TEMPLATE = """<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>Acme – {{title}}</title></head>
+<html lang="{{lang}}"><head><meta charset="utf-8"><title>Acme – {{title}}</title></head>
 <body class="acme">
 <h1 id="t">{{ title }}</h1>
 <p id="m">{{message}}</p>
 <p id="x">Reference <b>{{txid}}</b> at <time>{{time}}</time> ({{reason_class}})</p>
 <p id="s">{{support}}</p>
+<div id="d">{{details}}</div>
 </body></html>
 """
+# A template written before {{details}} existed.
+TEMPLATE_WITHOUT_DETAILS = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>{{title}}</title></head>
+<body class="nolist"><h1>{{title}}</h1><p id="m">{{message}}</p><p>{{txid}}</p></body></html>
+"""
+HOSTILE_NAME = "<script>alert(1)</script>"
+HOSTILE_VALUE = "<img src=x onerror=alert(2)>"
+MAP_EMAIL = f"    IdBrokerAttribute cip_email {quote_fn(HOSTILE_NAME)}\n"
+ATTR_MESSAGE = ("Your identity provider signed you in, but these attributes could not be "
+                "used. Ask your administrator to check them:")
+MISSING = "missing (one of UPN or SID is required)"
+MISSING_KEYS = [("cip_upn", MISSING), ("cip_sid", MISSING)]
+DETAILS_RE = re.compile(r'<div id="d">(.*?)</div>', re.S)
 FIELD_RE = {k: re.compile(rf'<(?:p|h1|b|time) id="{k}">(.*?)</') for k in "tms"}
 TIME_RE = re.compile(r"<time>(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)</time>")
 TPL_TXID_RE = re.compile(r"Reference <b>([0-9a-f-]{36})</b>")
@@ -46,11 +68,13 @@ class PagesSp(Sp):
     def _configure(self) -> None:
         h, td = self.httpd, self.td
         (td.root / "branded.html").write_text(TEMPLATE, encoding="utf-8")
+        (td.root / "nolist.html").write_text(TEMPLATE_WITHOUT_DETAILS, encoding="utf-8")
         extras = {
             "branded": (f"    IdBrokerErrorTemplate branded.html\n"
-                        f"    IdBrokerSupportContact {quote(SUPPORT)}\n"),
-            "plain": "",
+                        f"    IdBrokerSupportContact {quote(SUPPORT)}\n" + MAP_EMAIL),
+            "plain": MAP_EMAIL,
             "contact": f"    IdBrokerSupportContact {quote(SUPPORT)}\n",
+            "nolist": "    IdBrokerErrorTemplate nolist.html\n",
         }
         listen = ""
         for name, extra in extras.items():
@@ -81,7 +105,7 @@ class PagesSp(Sp):
 
 
 def quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return quote_fn(text)
 
 
 @pytest.fixture(scope="module")
@@ -165,6 +189,107 @@ def test_metadata_errors_of_a_tenant_host_use_its_template(sp):
     assert REASON_RE.search(r.text).group(1) == "not-found"
     r = get(sp["plain"].base + "/saml/metadata?entity=NOT-A-GUID")
     assert "<title>Not Found</title>" in r.text
+
+
+# ------------------------------------------------------------------ attribute errors
+def attribute_refused(sp, name: str, attributes, headers=None):
+    """A sign-in the IdP completes with unusable attributes: the attribute
+    error page (ATTR-3/4), which the module builds with its list."""
+    ten = sp[name]
+    with browser() as s:
+        flow = ten.start(s)
+        xml = ten.response(flow, attributes=attributes)
+        r = post(ten.acs, session=s, data=t.TestIdp.post_form(xml, flow.relay_state),
+                 headers=headers or {})
+        assert SESSION_COOKIE not in s.cookies
+    assert r.status_code == 403, (r.status_code, r.text)
+    return r
+
+
+def items(problems) -> str:
+    return "".join(f"<li><code>{n}</code>: {why}</li>\n" for n, why in problems)
+
+
+def test_attribute_error_uses_the_tenant_template_with_the_list(sp):
+    r = attribute_refused(sp, "branded", [("mail", [UPN])])
+    assert r.headers["Cache-Control"] == "no-store"
+    assert "Accept-Language" in r.headers.get("Vary", "")
+    assert 'class="acme"' in r.text and "{{" not in r.text and "}}" not in r.text, r.text
+    assert f"<title>Acme – {ATTR_ERROR}</title>" in r.text and '<html lang="en">' in r.text
+    assert FIELD_RE["t"].search(r.text).group(1) == ATTR_ERROR
+    assert FIELD_RE["m"].search(r.text).group(1) == ATTR_MESSAGE
+    assert REASON_RE.search(r.text).group(1) == "attribute"
+    assert DETAILS_RE.search(r.text).group(1) == f'<ul lang="en">\n{items(MISSING_KEYS)}</ul>\n'
+    assert FIELD_RE["s"].search(r.text).group(1) == \
+        "Acme IT &lt;help@acme.example&gt; &amp; &quot;desk&quot; +1 555 0100"
+    assert TIME_RE.search(r.text)
+    # the page's Transaction ID is the one of the (unchanged) attribute-error log line
+    txid = TPL_TXID_RE.search(r.text).group(1)
+    lines = log_lines(sp, txid)
+    assert any("event=signin outcome=attribute-error tenant=branded" in line
+               and f"cip_upn: {MISSING}; cip_sid: {MISSING}" in line for line in lines), lines
+    assert not any(f"txid={txid} status=" in line for line in lines), lines  # one log line
+
+
+def test_attribute_error_built_in_page(sp):
+    r = attribute_refused(sp, "plain", [("mail", [UPN])])
+    assert r.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert 'class="acme"' not in r.text and "{{" not in r.text
+    assert r.text.startswith('<!DOCTYPE html>\n<html lang="en">'), r.text
+    assert f"<title>{ATTR_ERROR}</title>" in r.text
+    assert f"<h1>{ATTR_ERROR}</h1>\n<p>{ATTR_MESSAGE}</p>\n<ul lang=\"en\">\n" \
+           f"{items(MISSING_KEYS)}</ul>\n<p>Transaction ID: <code>" in r.text, r.text
+    assert "Support" not in r.text
+    assert log_lines(sp, TXID_RE.search(r.text).group(1))
+
+
+def test_attribute_error_in_german(sp):
+    de = {"Accept-Language": "de-DE,de;q=0.9,en;q=0.5"}
+    r = attribute_refused(sp, "plain", [("mail", [UPN])], headers=de)
+    assert '<html lang="de">' in r.text, r.text
+    assert "<title>Attributfehler bei der Anmeldung</title>" in r.text
+    assert "<h1>Attributfehler bei der Anmeldung</h1>" in r.text
+    assert "aber diese Attribute konnten nicht verwendet werden" in r.text
+    assert "<p>Vorgangsnummer: <code>" in r.text
+    # the reasons stay English, marked as such for screen readers
+    assert f'<ul lang="en">\n{items(MISSING_KEYS)}</ul>' in r.text
+    r = attribute_refused(sp, "branded", [("mail", [UPN])], headers=de)
+    assert '<html lang="de">' in r.text, r.text
+    assert FIELD_RE["t"].search(r.text).group(1) == "Attributfehler bei der Anmeldung"
+    assert REASON_RE.search(r.text).group(1) == "attribute"
+
+
+def test_attribute_error_built_in_page_shows_the_support_contact(sp):
+    r = attribute_refused(sp, "contact", [("cip_upn", [UPN, "john@example.test"])])
+    assert items([("cip_upn", "multi-valued")]) in r.text, r.text
+    assert ("<p>Support: Acme IT &lt;help@acme.example&gt; &amp; &quot;desk&quot; "
+            "+1 555 0100</p>") in r.text, r.text
+    assert "john@example.test" not in r.text       # names, never values
+
+
+@pytest.mark.parametrize("name", ["branded", "plain"])
+def test_attribute_error_escapes_a_hostile_attribute_name(sp, name):
+    """The IdP sends an attribute named like a script (the tenant reads
+    cip_email from it) with markup as its value: the name is shown escaped,
+    the value not at all."""
+    r = attribute_refused(sp, name, [("cip_upn", [UPN]), (HOSTILE_NAME, [HOSTILE_VALUE])])
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
+    assert f"<li><code>{escaped}</code>: not of the form user@domain</li>" in r.text, r.text
+    assert "<script" not in r.text and "<img" not in r.text and "onerror" not in r.text
+    txid = (TPL_TXID_RE if name == "branded" else TXID_RE).search(r.text).group(1)
+    assert any("outcome=attribute-error" in line for line in log_lines(sp, txid))
+
+
+def test_template_without_details_gets_the_list_in_the_message(sp):
+    r = attribute_refused(sp, "nolist", [("mail", [UPN])])
+    assert 'class="nolist"' in r.text and "<ul" not in r.text, r.text
+    assert FIELD_RE["m"].search(r.text).group(1) == \
+        f"{ATTR_MESSAGE} cip_upn: {MISSING}; cip_sid: {MISSING}"
+
+
+def test_other_error_pages_leave_details_empty(sp):
+    r = refused(sp, "branded")
+    assert DETAILS_RE.search(r.text).group(1) == "", r.text
 
 
 # ------------------------------------------------------------------ languages

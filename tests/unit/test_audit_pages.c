@@ -227,6 +227,31 @@ START_TEST(template_renders_escaped_values)
 }
 END_TEST
 
+/* {{details}}: the attribute error page's list. Each name and text is
+ * escaped on its own (a name from the IdP may carry markup); the list's own
+ * tags are not; no list at all renders as nothing. */
+START_TEST(template_renders_the_details_list)
+{
+    apr_array_header_t *details = apr_array_make(pool, 2, sizeof(ib_page_detail));
+    *(ib_page_detail *)apr_array_push(details) = (ib_page_detail){"cip_upn", "missing"};
+    *(ib_page_detail *)apr_array_push(details) =
+        (ib_page_detail){"<script>x</script>", "a&b {{title}}"};
+    const char *values[IB_PAGE_N_FIELDS] = {"T", NULL, NULL, NULL, NULL, NULL, "ignored", "en"};
+    ib_page_template *t;
+    const char *text = "<h1>{{title}}</h1>{{ details }}<p>end</p>";
+    ck_assert_ptr_null(ib_page_template_parse(pool, "t.html", text, strlen(text), &t));
+    ck_assert(ib_page_template_uses(t, IB_PAGE_DETAILS));
+    ck_assert_str_eq(ib_page_render_details(pool, t, values, details),
+                     "<h1>T</h1><ul lang=\"en\">\n<li><code>cip_upn</code>: missing</li>\n"
+                     "<li><code>&lt;script&gt;x&lt;/script&gt;</code>: a&amp;b {{title}}</li>\n"
+                     "</ul>\n<p>end</p>");
+    ck_assert_str_eq(ib_page_render(pool, t, values), "<h1>T</h1><p>end</p>");
+    ck_assert_str_eq(ib_page_details_html(pool, NULL), "");
+    ck_assert_str_eq(ib_page_details_text(pool, details),
+                     "cip_upn: missing; <script>x</script>: a&b {{title}}");
+}
+END_TEST
+
 START_TEST(template_errors_name_file_and_line)
 {
     static const struct { const char *text; const char *message; } bad[] = {
@@ -284,6 +309,7 @@ int main(void)
     tcase_add_test(tc, json_line);
     tcase_add_test(tc, lines_stay_below_pipe_buf);
     tcase_add_test(tc, template_renders_escaped_values);
+    tcase_add_test(tc, template_renders_the_details_list);
     tcase_add_test(tc, template_errors_name_file_and_line);
     tcase_add_test(tc, utf8_and_cut);
     suite_add_tcase(s, tc);
