@@ -364,6 +364,8 @@ START_TEST(test_regression_port_zero_is_refused)
 }
 END_TEST
 
+void url_payload_tcases(Suite *s); /* test_url_payloads.c: tests/data lists */
+
 Suite *url_suite(void)
 {
     Suite *s = suite_create("url");
@@ -421,5 +423,7 @@ Suite *url_suite(void)
     tcase_add_test(tc, test_regression_port_above_65535_is_refused);
     tcase_add_test(tc, test_regression_port_zero_is_refused);
     suite_add_tcase(s, tc);
+
+    url_payload_tcases(s);
     return s;
 }
