@@ -14,6 +14,7 @@
 #include "core/ib_codec.h"
 #include "core/ib_metadata.h"
 #include "core/ib_store.h"
+#include "core/ib_url.h"
 #include "ib_authn.h"
 #include "ib_idp_refresh.h"
 #include "ib_oidc_glue.h"
@@ -36,21 +37,26 @@ static ib_dir_conf *dir_conf(request_rec *r)
     return ap_get_module_config(r->per_dir_config, &auth_idbroker_module);
 }
 
-/* Identity headers come from us only: whatever a client sends under the
- * prefix is dropped before anything can read it. */
+/* Identity headers come from us only: whatever a client sends under any
+ * configured prefix is dropped before anything can read it, on every path
+ * (an open path of the same application must not take a forged identity
+ * either). */
 int ib_strip_identity_headers(request_rec *r)
 {
-    ib_dir_conf *dc = dir_conf(r);
-    if (dc == NULL || dc->header_prefix == NULL) {
+    const apr_array_header_t *prefixes = ib_config_header_prefixes();
+    if (prefixes == NULL || prefixes->nelts == 0) {
         return DECLINED;
     }
-    apr_size_t n = strlen(dc->header_prefix);
     const apr_array_header_t *arr = apr_table_elts(r->headers_in);
     const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
     apr_array_header_t *doomed = apr_array_make(r->pool, 2, sizeof(const char *));
     for (int i = 0; i < arr->nelts; i++) {
-        if (e[i].key && strncasecmp(e[i].key, dc->header_prefix, n) == 0) {
-            APR_ARRAY_PUSH(doomed, const char *) = e[i].key;
+        for (int j = 0; e[i].key && j < prefixes->nelts; j++) {
+            const char *prefix = APR_ARRAY_IDX(prefixes, j, const char *);
+            if (strncasecmp(e[i].key, prefix, strlen(prefix)) == 0) {
+                APR_ARRAY_PUSH(doomed, const char *) = e[i].key;
+                break;
+            }
         }
     }
     for (int i = 0; i < doomed->nelts; i++) {
@@ -108,18 +114,15 @@ static int wants_no_redirect(request_rec *r)
            && ap_strcasestr(accept, "text/html") == NULL;
 }
 
-/* Only a local path goes into the pending request: no scheme, no host, no
- * "//" or "/\" that a browser would read as another host. */
+/* Only a local path goes into the pending request, as the one redirect
+ * validator accepts it (no base: nothing absolute passes); anything else
+ * comes back to the site's root. */
 static const char *return_path(request_rec *r)
 {
     const char *u = r->unparsed_uri;
-    if (u == NULL || u[0] != '/' || u[1] == '/' || u[1] == '\\' || strlen(u) > RETURN_URL_MAX) {
+    if (u == NULL || strlen(u) > RETURN_URL_MAX
+        || ib_url_check_target(r->pool, u, NULL, NULL) == NULL) {
         return "/";
-    }
-    for (const char *c = u; *c; c++) {
-        if ((unsigned char)*c < 0x21 || *c == 0x7f || *c == '\\') {
-            return "/";
-        }
     }
     return u;
 }

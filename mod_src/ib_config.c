@@ -201,6 +201,12 @@ static const char *cmd_remote_user(cmd_parms *cmd, void *mconfig, const char *ar
     return apr_psprintf(cmd->pool, "IdBrokerRemoteUser: '%s' is not an identity field", arg);
 }
 
+/* Every IdBrokerHeaderPrefix of the configuration, wherever it is set: a
+ * client's header under any of them is dropped on every request, protected
+ * or not, so an application that also serves open paths cannot be fed a
+ * forged identity there. Rebuilt from scratch by each configuration read. */
+static apr_array_header_t *every_header_prefix;
+
 static const char *cmd_header_prefix(cmd_parms *cmd, void *mconfig, const char *arg)
 {
     ib_dir_conf *dc = mconfig;
@@ -215,7 +221,18 @@ static const char *cmd_header_prefix(cmd_parms *cmd, void *mconfig, const char *
         }
     }
     dc->header_prefix = arg;
+    APR_ARRAY_PUSH(every_header_prefix, const char *) = apr_pstrdup(cmd->pool, arg);
     return NULL;
+}
+
+void ib_config_pre_config(apr_pool_t *pconf)
+{
+    every_header_prefix = apr_array_make(pconf, 2, sizeof(const char *));
+}
+
+const apr_array_header_t *ib_config_header_prefixes(void)
+{
+    return every_header_prefix;
 }
 
 #define IB_DIRECTIVE(name, where, min, max, setter, help) \

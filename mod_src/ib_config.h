@@ -41,4 +41,9 @@ void *ib_merge_server_conf(apr_pool_t *p, void *base, void *add);
 
 ib_server_conf *ib_server_conf_get(const server_rec *s);
 
+/* Resets the list of IdBrokerHeaderPrefix values before a configuration read. */
+void ib_config_pre_config(apr_pool_t *pconf);
+/* Every IdBrokerHeaderPrefix value of the configuration (const char *). */
+const apr_array_header_t *ib_config_header_prefixes(void);
+
 #endif

@@ -26,6 +26,7 @@
 static int ib_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 {
     ib_cache_pre_config(pconf);
+    ib_config_pre_config(pconf);
     return OK;
 }
 

@@ -178,6 +178,9 @@ const char *ib_url_check_target(apr_pool_t *p, const char *target, const ib_base
     if (is_local_path(target)) {
         return target;
     }
+    if (base == NULL) {
+        return NULL; /* only local paths wanted */
+    }
     ib_base_url parsed;
     apr_uri_t uri;
     if (parse_absolute(p, "target", target, &uri) != NULL

@@ -1,6 +1,6 @@
 /* URL rules in one place: the SP base URLs our endpoints live under, the IdP
- * endpoints we send browsers to. (Return-URL validation joins here later, so
- * that every place taking a URL goes through one validator.) */
+ * endpoints we send browsers to, and the one validator of every redirect
+ * target a browser or an IdP hands us. */
 #ifndef IB_URL_H
 #define IB_URL_H
 
@@ -32,7 +32,8 @@ int ib_url_host_is_loopback(const char *host);
  * post-logout targets). Accepts a local path ("/..." but not "//" or "/\")
  * or an absolute http(s) URL whose origin is base's or one of `origins`
  * (const char *, normalised scheme://host[:port]). No userinfo, spaces,
- * backslashes or control characters anywhere. Returns the target, or NULL. */
+ * backslashes or control characters anywhere. base NULL: local paths only.
+ * Returns the target, or NULL. */
 const char *ib_url_check_target(apr_pool_t *p, const char *target, const ib_base_url *base,
                                 const apr_array_header_t *origins);
 

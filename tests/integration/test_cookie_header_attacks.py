@@ -285,8 +285,12 @@ def test_unprotected_cgi_gets_no_identity_from_request_headers(sp):
     assert not [k for k, v in env.items() if v == SPOOF_USER and "_" in k
                 and not k.startswith("HTTP_")], env
     # what does pass is marked as a client header: HTTP_*, never trusted
-    # identity; no IdBrokerHeaderPrefix here, so X-IdBroker-* passes as is
+    # identity
     assert env.get("HTTP_REMOTE_USER") == SPOOF_USER
+    # the prefix is configured elsewhere on this server (/cgi-protected/):
+    # a client's X-IdBroker-* is dropped here too, so an application that
+    # also serves open paths cannot be handed a forged identity on them
+    assert not [k for k in env if k.startswith("HTTP_X_IDBROKER_")], env
 
 
 def test_prefix_headers_are_stripped_wherever_the_prefix_is_configured(sp):

@@ -79,6 +79,19 @@ START_TEST(test_target_refuses_null_and_overlong)
 }
 END_TEST
 
+/* Without a base (the sign-in's return path) only local paths pass: even
+ * the site's own absolute URL is refused, and every payload still is. */
+START_TEST(test_target_without_base_takes_local_paths_only)
+{
+    ck_assert_str_eq(ib_url_check_target(test_pool(), "/portal/?a=1", NULL, NULL), "/portal/?a=1");
+    ck_assert_ptr_null(ib_url_check_target(test_pool(), "https://saml.example.test/", NULL, NULL));
+    for (int i = 0; REFUSED[i] != NULL; i++) {
+        ck_assert_msg(ib_url_check_target(test_pool(), REFUSED[i], NULL, NULL) == NULL,
+                      "accepted without base: %s", REFUSED[i]);
+    }
+}
+END_TEST
+
 Suite *redirect_suite(void)
 {
     Suite *s = suite_create("redirect");
@@ -86,6 +99,7 @@ Suite *redirect_suite(void)
     tcase_add_test(tc, test_target_accepts_local_paths_and_allowed_origins);
     tcase_add_test(tc, test_target_refuses_open_redirect_payloads);
     tcase_add_test(tc, test_target_refuses_null_and_overlong);
+    tcase_add_test(tc, test_target_without_base_takes_local_paths_only);
     suite_add_tcase(s, tc);
     return s;
 }
