@@ -265,6 +265,7 @@ int ib_check_user_id(request_rec *r)
     }
     if (loaded) {
         ib_dir_conf *dc = dir_conf(r);
+        r->ap_auth_type = apr_pstrdup(r->pool, IB_AUTH_TYPE); /* CGI's AUTH_TYPE */
         ib_export_identity(r, &s, dc->remote_user ? dc->remote_user : "cip_upn",
                            dc->header_prefix);
         return OK;

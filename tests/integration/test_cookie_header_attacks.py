@@ -314,6 +314,7 @@ def test_protected_cgi_sees_only_the_sessions_identity(sp):
             headers={**SPOOFED, "Cookie": f"{SESSION_COOKIE}={cookie}"})
     env = env_of(r)
     assert env["REMOTE_USER"] == UPN, env
+    assert env.get("AUTH_TYPE") == "IdBroker", env
     assert env["IDBROKER_cip_upn"] == UPN and env["IDBROKER_tenant"] == "main", env
     # httpd passes no header whose name holds "_" to a CGI, the module's own
     # X-IdBroker-cip_* included (a proxied backend gets them); the others
