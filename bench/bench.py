@@ -82,7 +82,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     opt("rounds", "part 1: alternating rounds of unprotected/protected wrk runs")
     opt("signins", "ours, per cell of part 2")
     opt("mellon-signins", "mellon, per cell of part 2")
-    opt("fail-signins", "per cell of part 2 for P-256 keys signing requests (ours-ec, mellon-ec)")
+    opt("fail-signins", "per cell of part 2 for mellon with a P-256 key (mellon-ec)")
     opt("untuned-signins", "untuned mellon in part 2")
     opt("entities", "part 3: entities in the metadata aggregate")
     opt("sessions", "part 4: live sessions to grow to")

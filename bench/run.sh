@@ -38,9 +38,9 @@ if [[ ${#missing[@]} -gt 0 ]]; then
     service apache2 stop >/dev/null 2>&1 || true
 fi
 
-bash tests/build.sh
+# Other builds share this tree: build and copy the module under their lock.
 mkdir -p "$BENCH_WORK"
-cp mod_auth_idbroker.so "$BENCH_WORK/mod_auth_idbroker.so"
+flock /tmp/ib-build.lock bash -c 'bash tests/build.sh && cp mod_auth_idbroker.so "$BENCH_WORK/mod_auth_idbroker.so"'
 export BENCH_MODULE="$BENCH_WORK/mod_auth_idbroker.so"
 
 /usr/bin/python3 bench/bench.py "$@" 2>&1 | tee "$BENCH_WORK/bench-output.txt"

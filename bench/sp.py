@@ -40,11 +40,12 @@ class IdBrokerSp:
                  cache: str | None = None, store_key: bool = False,
                  sign_requests: bool = True, extra_modules=(), app_extra: str = "",
                  server_extra: str = "", idp_pinned: bool = True, start: bool = True,
-                 session_max_age: int = 86400):
+                 session_max_age: int = 86400, sso_binding: str = "post"):
         self.dir = workdir(name)
         self.httpd = BenchHttpd(self.dir / "httpd", None)
         self.port = self.httpd.port
         self.idp = idp
+        self.sso_binding = sso_binding
         td = self.dir / "tenant"
         td.mkdir(mode=0o755)
         self.key, self.crt, _ = _keypair(td, key_kind)
@@ -61,6 +62,7 @@ class IdBrokerSp:
                   f"    IdBrokerSignInID bench\n"
                   f"    IdBrokerSPKey {self.key} {self.crt}\n"
                   f"    IdBrokerSignRequests {'On' if sign_requests else 'Off'}\n"
+                  f"    IdBrokerSSOBinding {sso_binding}\n"
                   f"    IdBrokerSessionMaxAge {session_max_age}\n"
                   f"    <IdBrokerApp primary>\n"
                   f"        IdBrokerSPBaseURL http://127.0.0.1:{self.port}\n"
@@ -80,6 +82,9 @@ class IdBrokerSp:
     # ---- sign-in steps
     def start(self, conn: Conn, _item=None):
         st, head, body = conn.request(get_req(self.port, PORTAL))
+        if self.sso_binding == "redirect" and st in (302, 303):
+            # HTTP-Redirect: the AuthnRequest (and its signature) is the URL.
+            return ("ok", set_cookies(head), header(head, "Location").encode())
         if st != 200:
             return ("fail", st, body[-300:].decode(errors="replace"))
         return ("ok", set_cookies(head), body)
@@ -89,17 +94,26 @@ class IdBrokerSp:
             return None
         cookies, body = started[1], started[2]
         page = body.decode()
-        m = re.search(r'name="SAMLRequest" value="([^"]+)"', page)
-        r = re.search(r'name="RelayState" value="([^"]*)"', page)
-        if not m:
-            return None
-        xml = base64.b64decode(html.unescape(m.group(1))).decode()
+        if self.sso_binding == "redirect":
+            q = parse_qs(urlsplit(page).query)
+            if "SAMLRequest" not in q:
+                return None
+            xml = zlib.decompress(base64.b64decode(q["SAMLRequest"][0]), -15).decode()
+            relay = q.get("RelayState", [None])[0]
+            m = None
+        else:
+            m = re.search(r'name="SAMLRequest" value="([^"]+)"', page)
+            r = re.search(r'name="RelayState" value="([^"]*)"', page)
+            if not m:
+                return None
+            xml = base64.b64decode(html.unescape(m.group(1))).decode()
+            relay = html.unescape(r.group(1)) if r else None
         rid = re.search(r'\sID="([^"]+)"', xml).group(1)
         if self.audience is None:
             self.audience = re.search(r"<(?:\w+:)?Issuer[^>]*>([^<]+)<", xml).group(1)
         cookie = "; ".join(f"{k}={v}" for k, v in cookies.items()
                            if k.startswith("idbroker_state_"))
-        return {"irt": rid, "relay": html.unescape(r.group(1)) if r else None,
+        return {"irt": rid, "relay": relay,
                 "cookie": cookie, "acs": self.acs, "audience": self.audience}
 
     def finish(self, conn: Conn, item):

@@ -208,7 +208,9 @@ void ib_idp_sync_for_request(request_rec *r, const ib_app *app)
         return;
     }
     int changed = 0;
-    const char *err = ib_idp_source_sync(app, ib_now(), &changed);
+    /* Never waits: a new copy is parsed in the background while this
+     * request uses the view in force (what finished since is logged here). */
+    const char *err = ib_idp_source_poll(app, ib_now(), &changed);
     if (err != NULL) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "mod_auth_idbroker: idp-metadata %s: "
                       "copy refused, the one in force stays: %s", app_label(r->pool, app), err);
@@ -217,5 +219,24 @@ void ib_idp_sync_for_request(request_rec *r, const ib_app *app)
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "mod_auth_idbroker: idp-metadata %s: "
                       "now using %s (%d certificate(s))", app_label(r->pool, app), v->from,
                       v->certs->nelts);
+    }
+}
+
+void ib_idp_refresh_child_init(apr_pool_t *pchild, server_rec *s, const ib_server_conf *sc)
+{
+    for (int i = 0; i < sc->reg->apps->nelts; i++) {
+        const ib_app *app = APR_ARRAY_IDX(sc->reg->apps, i, const ib_app *);
+        if (app->md_source == NULL) {
+            continue;
+        }
+        int changed = 0;
+        const char *err = ib_idp_source_sync(app, ib_now(), &changed);
+        if (err != NULL && changed == 0 && ib_app_idp(app) != &app->pinned) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "mod_auth_idbroker: idp-metadata %s: "
+                         "copy refused, the one in force stays: %s", app_label(pchild, app), err);
+        } else if (changed) {
+            ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "mod_auth_idbroker: idp-metadata %s: "
+                         "now using %s", app_label(pchild, app), ib_app_idp(app)->from);
+        }
     }
 }

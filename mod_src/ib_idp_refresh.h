@@ -13,8 +13,13 @@
  * the watchdog. Returns OK or an httpd error status (already logged). */
 int ib_idp_refresh_post_config(apr_pool_t *pconf, server_rec *s, ib_server_conf *sc);
 
-/* Before a request reads an app's IdP settings: loads a changed copy. */
+/* Before a request reads an app's IdP settings: notices a changed copy and
+ * has it parsed in the background (the request never waits for it). */
 void ib_idp_sync_for_request(request_rec *r, const ib_app *app);
+
+/* child_init: loads each source's copy on disk when it is not the one
+ * inherited from the parent, before the child serves requests. */
+void ib_idp_refresh_child_init(apr_pool_t *pchild, server_rec *s, const ib_server_conf *sc);
 
 /* Where IdP metadata copies and fetch state live. */
 const char *ib_idp_state_dir(apr_pool_t *p, const ib_server_conf *sc);

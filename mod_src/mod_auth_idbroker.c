@@ -52,6 +52,11 @@ static int ib_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
     }
     for (int i = 0; i < sc->reg->apps->nelts; i++) {
         const ib_app *app = APR_ARRAY_IDX(sc->reg->apps, i, const ib_app *);
+        const char *key_err = ib_saml_sp_key_check(ptemp, app);
+        if (key_err != NULL) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "mod_auth_idbroker: %s", key_err);
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
         const ib_app **key = apr_pmemdup(pconf, &app, sizeof(app));
         apr_hash_set(sc->saml_sps, key, sizeof(app), ib_saml_sp_make(pconf, app));
     }
@@ -74,6 +79,10 @@ static int ib_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
 static void ib_child_init(apr_pool_t *p, server_rec *s)
 {
     ib_cache_child_init(ib_server_conf_get(s)->cache, p, s);
+    /* The copy of each IdP metadata source in force now is parsed here, not
+     * by this child's first request (the view inherited from the parent may
+     * be older than the backing file). */
+    ib_idp_refresh_child_init(p, s, ib_server_conf_get(s));
 }
 
 /* httpd unloads and reloads every module between its two config passes and

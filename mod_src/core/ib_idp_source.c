@@ -4,6 +4,7 @@
 #include <apr_atomic.h>
 #include <apr_file_io.h>
 #include <apr_strings.h>
+#include <apr_thread_proc.h>
 #include <openssl/evp.h>
 
 #include "ib_idp_source.h"
@@ -63,19 +64,18 @@ const ib_idp *ib_idp_view_make(apr_pool_t *p, const ib_app *app, const ib_idp_md
     return v;
 }
 
+static void lock(ib_idp_source *src);
+static void unlock(ib_idp_source *src);
+
 const ib_idp *ib_app_idp(const ib_app *app)
 {
     ib_idp_source *src = app->md_source;
     if (src == NULL) {
         return &app->pinned;
     }
-    if (src->lock) {
-        apr_thread_mutex_lock(src->lock);
-    }
+    lock(src);    /* held only to read or swap the pointer, never to parse */
     const ib_idp *v = src->view;
-    if (src->lock) {
-        apr_thread_mutex_unlock(src->lock);
-    }
+    unlock(src);
     return v ? v : &app->pinned;
 }
 
@@ -99,65 +99,125 @@ static int same_file(const apr_finfo_t *a, const apr_finfo_t *b)
            && a->size == b->size;
 }
 
-/* Called with the lock held. The copy on disk was checked by whoever wrote
- * it, but it is checked again here: the file could have been replaced by
- * other means. validUntil is not enforced for a copy already accepted once:
- * the last good copy stays in force while refreshes fail (the fetcher logs
- * it). */
-static const char *load_locked(const ib_app *app, apr_time_t now, int *changed)
+static void lock(ib_idp_source *src)
+{
+    if (src->lock) {
+        apr_thread_mutex_lock(src->lock);
+    }
+}
+
+static void unlock(ib_idp_source *src)
+{
+    if (src->lock) {
+        apr_thread_mutex_unlock(src->lock);
+    }
+}
+
+/* One look at the copy on disk: what was seen, and the pool its view (if
+ * any) is made in. */
+typedef struct {
+    const ib_app *app;
+    apr_finfo_t fi;
+    apr_status_t stat_rv;
+    apr_time_t now;
+    apr_pool_t *vp;
+    unsigned attempt;
+} md_job;
+
+/* With the lock held: stats the copy and, when it is not the one last looked
+ * at, records it as looked at and prepares a job. The job's pool is a child
+ * of src->pool (created here, under the lock, since src->pool's allocator
+ * has no mutex) with an allocator of its own, so the parse can run without
+ * the lock. Returns NULL when nothing changed. */
+static md_job *begin_locked(const ib_app *app, apr_time_t now)
 {
     ib_idp_source *src = app->md_source;
-    apr_pool_t *tmp;
-    apr_pool_create(&tmp, src->pool);
     apr_finfo_t fi;
-    const char *err = NULL;
-    apr_status_t rv = apr_stat(&fi, src->path, APR_FINFO_IDENT | APR_FINFO_MTIME | APR_FINFO_SIZE, tmp);
+    apr_status_t rv = apr_stat(&fi, src->path, APR_FINFO_IDENT | APR_FINFO_MTIME | APR_FINFO_SIZE,
+                               src->pool);
     if (rv != APR_SUCCESS) {
         memset(&fi, 0, sizeof(fi));
     }
     if (src->tried_any && same_file(&fi, &src->tried)) {
-        apr_pool_destroy(tmp);
         return NULL;
     }
     src->tried = fi;
     src->tried_any = 1;
+    apr_allocator_t *allocator;
+    apr_pool_t *vp;
+    apr_allocator_create(&allocator);
+    apr_pool_create_ex(&vp, src->pool, NULL, allocator);
+    apr_allocator_owner_set(allocator, vp);
+    md_job *job = apr_pcalloc(vp, sizeof(*job));
+    job->app = app;
+    job->fi = fi;
+    job->stat_rv = rv;
+    job->now = now;
+    job->vp = vp;
+    job->attempt = ++src->attempts;
+    return job;
+}
+
+/* Without the lock: reads and checks the copy and makes its view in the
+ * job's pool. The copy on disk was checked by whoever wrote it, but it is
+ * checked again here: the file could have been replaced by other means.
+ * validUntil is not enforced for a copy already accepted once: the last good
+ * copy stays in force while refreshes fail (the fetcher logs it). */
+static const char *parse_job(md_job *job, const ib_idp **view)
+{
+    const ib_app *app = job->app;
+    ib_idp_source *src = app->md_source;
+    apr_pool_t *p = job->vp;
+    *view = NULL;
+    if (job->stat_rv != APR_SUCCESS) {
+        return apr_psprintf(p, "no metadata copy at %s yet", src->path);
+    }
+    if (job->fi.size > IB_IDP_MD_MAX_BYTES) {
+        return apr_psprintf(p, "%s is larger than %d bytes", src->path, IB_IDP_MD_MAX_BYTES);
+    }
+    apr_file_t *f;
+    apr_size_t len = (apr_size_t)job->fi.size;
+    char *data = apr_palloc(p, len + 1);
+    apr_status_t rv = apr_file_open(&f, src->path, APR_FOPEN_READ | APR_FOPEN_BINARY, 0, p);
+    if (rv == APR_SUCCESS) {
+        rv = apr_file_read_full(f, data, len, &len);
+        apr_file_close(f);
+    }
     if (rv != APR_SUCCESS) {
-        err = apr_psprintf(tmp, "no metadata copy at %s yet", src->path);
-    } else if (fi.size > IB_IDP_MD_MAX_BYTES) {
-        err = apr_psprintf(tmp, "%s is larger than %d bytes", src->path, IB_IDP_MD_MAX_BYTES);
+        return apr_psprintf(p, "cannot read %s", src->path);
     }
-    char *data = NULL;
-    apr_size_t len = 0;
-    if (err == NULL) {
-        apr_file_t *f;
-        len = (apr_size_t)fi.size;
-        data = apr_palloc(tmp, len + 1);
-        rv = apr_file_open(&f, src->path, APR_FOPEN_READ | APR_FOPEN_BINARY, 0, tmp);
-        if (rv == APR_SUCCESS) {
-            rv = apr_file_read_full(f, data, len, &len);
-            apr_file_close(f);
-        }
-        if (rv != APR_SUCCESS) {
-            err = apr_psprintf(tmp, "cannot read %s", src->path);
-        }
-    }
+    ib_idp_md_rules rules = ib_idp_source_rules(app, job->now, 0);
     ib_idp_md *md = NULL;
-    if (err == NULL) {
-        ib_idp_md_rules rules = ib_idp_source_rules(app, now, 0);
-        err = ib_idp_md_parse(src->pool, data, len, &rules, &md);
-        if (err != NULL) {
-            err = apr_psprintf(tmp, "%s: %s", src->path, err);
+    const char *err = ib_idp_md_parse(p, data, len, &rules, &md);
+    if (err != NULL) {
+        return apr_psprintf(p, "%s: %s", src->path, err);
+    }
+    *view = ib_idp_view_make(p, app, md, src->path, job->now);
+    return NULL;
+}
+
+/* With the lock held: puts the job's outcome in force, unless a later look
+ * at the file began meanwhile (its outcome is the one that counts). The
+ * job's pool lives on with the view; a refused copy's pool goes. Returns the
+ * refusal (in src->pool) or NULL. */
+static const char *finish_locked(md_job *job, const ib_idp *view, const char *err, int *changed)
+{
+    ib_idp_source *src = job->app->md_source;
+    const char *refused = NULL;
+    if (job->attempt == src->attempts) {
+        if (view != NULL) {
+            src->view = view;
+            src->last_error = NULL;
+            *changed = 1;
+        } else {
+            src->last_error = apr_pstrdup(src->pool, err);
+            refused = src->last_error;
         }
     }
-    if (err == NULL) {
-        src->view = ib_idp_view_make(src->pool, app, md, src->path, now);
-        *changed = 1;
-        src->last_error = NULL;
-    } else {
-        src->last_error = apr_pstrdup(src->pool, err);
+    if (view == NULL || src->view != view) {
+        apr_pool_destroy(job->vp);
     }
-    apr_pool_destroy(tmp);
-    return src->last_error;
+    return refused;
 }
 
 const char *ib_idp_source_sync(const ib_app *app, apr_time_t now, int *changed)
@@ -167,14 +227,76 @@ const char *ib_idp_source_sync(const ib_app *app, apr_time_t now, int *changed)
     if (src == NULL || src->pool == NULL) {
         return NULL;
     }
-    if (src->lock) {
-        apr_thread_mutex_lock(src->lock);
+    lock(src);
+    md_job *job = begin_locked(app, now);
+    unlock(src);
+    if (job == NULL) {
+        return NULL;
     }
-    const char *err = load_locked(app, now, changed);
-    if (src->lock) {
-        apr_thread_mutex_unlock(src->lock);
+    /* Requests keep reading the view in force while this parses. */
+    const ib_idp *view;
+    const char *err = parse_job(job, &view);
+    lock(src);
+    const char *refused = finish_locked(job, view, err, changed);
+    unlock(src);
+    return refused;
+}
+
+#if APR_HAS_THREADS
+static void *APR_THREAD_FUNC parse_in_background(apr_thread_t *thread, void *data)
+{
+    md_job *job = data;
+    ib_idp_source *src = job->app->md_source;
+    const ib_idp *view;
+    const char *err = parse_job(job, &view);
+    lock(src);
+    int changed = 0;
+    const char *refused = finish_locked(job, view, err, &changed);
+    src->parsing = 0;
+    src->report_changed |= changed;
+    if (refused != NULL) {
+        src->report_error = refused;
     }
-    return err;
+    unlock(src);
+    /* A plain return ends the detached thread as apr_thread_exit would
+     * (APR 1.7: exit value unread, no pool destroyed), but unwinds this
+     * frame: pthread_exit would leave its ASan redzones poisoned under the
+     * thread's TLS destructors (a stack-buffer-underflow report). */
+    (void)thread;
+    return NULL;
+}
+#endif
+
+const char *ib_idp_source_poll(const ib_app *app, apr_time_t now, int *changed)
+{
+    ib_idp_source *src = app->md_source;
+    *changed = 0;
+    if (src == NULL || src->pool == NULL) {
+        return NULL;
+    }
+#if APR_HAS_THREADS
+    if (src->lock != NULL && src->thread_pool != NULL) {
+        lock(src);
+        const char *reported = src->report_error;
+        *changed = src->report_changed;
+        src->report_error = NULL;
+        src->report_changed = 0;
+        md_job *job = src->parsing ? NULL : begin_locked(app, now);
+        apr_thread_t *thread;
+        if (job != NULL
+            && apr_thread_create(&thread, src->thread_attr, parse_in_background, job,
+                                 src->thread_pool) == APR_SUCCESS) {
+            src->parsing = 1;
+            job = NULL;
+        } else if (job != NULL) {
+            src->tried_any = 0;    /* no thread: the next request tries again */
+            apr_pool_destroy(job->vp);
+        }
+        unlock(src);
+        return reported;
+    }
+#endif
+    return ib_idp_source_sync(app, now, changed);
 }
 
 const char *ib_idp_source_start(apr_pool_t *pconf, ib_app *app, const char *state_dir,
@@ -199,6 +321,23 @@ const char *ib_idp_source_start(apr_pool_t *pconf, ib_app *app, const char *stat
     apr_thread_mutex_create(&src->lock, APR_THREAD_MUTEX_DEFAULT, pconf);
     src->view = NULL;
     src->tried_any = 0;
+    src->parsing = 0;
+    src->report_changed = 0;
+    src->report_error = NULL;
+#if APR_HAS_THREADS
+    /* Background parses' threads are made here: the creating request thread
+     * and the exiting parse thread both add and remove child pools, so this
+     * allocator has a mutex. */
+    apr_allocator_t *thread_allocator;
+    apr_thread_mutex_t *thread_allocator_lock;
+    apr_allocator_create(&thread_allocator);
+    apr_pool_create_ex(&src->thread_pool, pconf, NULL, thread_allocator);
+    apr_allocator_owner_set(thread_allocator, src->thread_pool);
+    apr_thread_mutex_create(&thread_allocator_lock, APR_THREAD_MUTEX_DEFAULT, src->thread_pool);
+    apr_allocator_mutex_set(thread_allocator, thread_allocator_lock);
+    apr_threadattr_create(&src->thread_attr, src->thread_pool);
+    apr_threadattr_detach_set(src->thread_attr, 1);
+#endif
     int changed;
     return ib_idp_source_sync(app, now, &changed);
 }

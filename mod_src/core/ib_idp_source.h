@@ -10,6 +10,7 @@
 #include <apr_file_info.h>
 #include <apr_pools.h>
 #include <apr_thread_mutex.h>
+#include <apr_thread_proc.h>
 
 #include "ib_idp_metadata.h"
 #include "ib_tenant.h"
@@ -34,11 +35,18 @@ struct ib_idp_source {
 
     /* per process, behind lock */
     apr_thread_mutex_t *lock;     /* NULL in single-threaded tools */
-    apr_pool_t *pool;             /* views live here until the next restart */
+    apr_pool_t *pool;             /* views live here (each in a child pool) until
+                                   * the next restart */
     const ib_idp *view;
     apr_finfo_t tried;            /* identity of the last copy looked at */
     int tried_any;
+    unsigned attempts;            /* looks at a new copy begun; the latest wins */
     const char *last_error;
+    int parsing;                  /* a background parse is running */
+    int report_changed;           /* its outcome, for the next ib_idp_source_poll */
+    const char *report_error;
+    apr_pool_t *thread_pool;      /* background parse threads (NULL: none) */
+    apr_threadattr_t *thread_attr;
 };
 
 /* Prepares the source for requests: for a URL, the backing and state files
@@ -48,10 +56,21 @@ struct ib_idp_source {
 const char *ib_idp_source_start(apr_pool_t *pconf, ib_app *app, const char *state_dir,
                                 apr_time_t now);
 
-/* Loads the copy on disk when it differs from the one last looked at. Cheap
- * when nothing changed (one stat). *changed = 1 when a new view is in force;
- * a non-NULL return is why the changed copy was refused (once per copy). */
+/* Loads the copy on disk when it differs from the one last looked at, and
+ * returns when it is in force or refused. Cheap when nothing changed (one
+ * stat). The parse runs without the source's lock, so other threads keep
+ * reading the view in force meanwhile. *changed = 1 when a new view is in
+ * force; a non-NULL return is why the changed copy was refused (once per
+ * copy). For startup, child_init and the watchdog. */
 const char *ib_idp_source_sync(const ib_app *app, apr_time_t now, int *changed);
+
+/* For requests: never waits for a parse. When the copy on disk differs from
+ * the one last looked at, a background thread parses it while this and
+ * later requests keep the view in force; it swaps the new view in when
+ * ready. *changed and the return value report the outcome of a background
+ * parse that finished since the previous poll (as ib_idp_source_sync does
+ * for its own). Without threads (or a lock) it is ib_idp_source_sync. */
+const char *ib_idp_source_poll(const ib_app *app, apr_time_t now, int *changed);
 
 /* The view made from the pinned settings plus (optionally) metadata. */
 const ib_idp *ib_idp_view_make(apr_pool_t *p, const ib_app *app, const ib_idp_md *md,

@@ -6,13 +6,23 @@
 #include <lasso/xml/saml-2.0/samlp2_name_id_policy.h>
 #include <lasso/xml/saml-2.0/samlp2_requested_authn_context.h>
 #include <libxml/tree.h>
+#include <apr_escape.h>
+#include <openssl/ecdsa.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
 
+#include "ib_codec.h"
 #include "ib_md_build.h"
 #include "ib_metadata.h"
 #include "ib_saml.h"
 
 #define NAMEID_UNSPECIFIED "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"
 #define GENERATION_KEY "ib-generation"
+#define SIGNING_KEY_KEY "ib-signing-key"
+#define SIGALG_RSA_SHA256 "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+#define SIGALG_ECDSA_SHA256 "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"
+#define SIGALG_ECDSA_SHA384 "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384"
+#define SIGALG_ECDSA_SHA512 "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512"
 
 const char *ib_saml_library_init(void)
 {
@@ -132,6 +142,30 @@ static const char *build_server(apr_pool_t *p, const ib_app *app, const ib_idp *
         lasso_server_destroy(server);
         return "lasso could not load the IdP settings";
     }
+    if (key != NULL) {
+        /* Without this, lasso decodes server->private_key from PEM for every
+         * signature it makes (lasso_server_get_signature_context). A signing
+         * key set on the IdP provider is decoded here, once per server, and
+         * lasso only duplicates the loaded xmlSecKey per signature. The
+         * certificate stays with it so the signature's KeyInfo carries it as
+         * before (without one lasso writes the bare RSAKeyValue); lasso's
+         * duplicate copies it (X509_dup), about a quarter of what a POST
+         * sign-in start costs now. */
+        const char *key_pem = ib_pem_of_key(p, key->pkey);
+        LassoKey *lk = lasso_key_new_for_signature_from_memory(
+            key_pem, strlen(key_pem), NULL, LASSO_SIGNATURE_METHOD_RSA_SHA256,
+            (char *)ib_pem_of_cert(p, key->cert->x509));
+        LassoProvider *idp_provider = lasso_server_get_provider(server, view->entity_id);
+        if (lk == NULL || idp_provider == NULL
+            || lasso_provider_set_server_signing_key(idp_provider, lk) != 0) {
+            if (lk != NULL) {
+                g_object_unref(lk);
+            }
+            lasso_server_destroy(server);
+            return "lasso could not load the SP signing key";
+        }
+        g_object_set_data_full(G_OBJECT(server), SIGNING_KEY_KEY, lk, g_object_unref);
+    }
     g_object_set_data_full(G_OBJECT(server), GENERATION_KEY, g_strdup(gen), g_free);
     *out = server;
     return NULL;
@@ -144,16 +178,30 @@ static const char *sp_take(apr_pool_t *p, ib_saml_sp *sp, apr_time_t now,
 {
     const ib_idp *view = ib_app_idp(sp->app);
     const char *gen = generation(p, view, now, key);
+    /* Servers with or without the active key are both current (an EC key
+     * is given to lasso for Redirect sign-ins, never for logout): keep those
+     * of the other kind for their next user instead of rebuilding. */
+    const char *other = generation(p, view, now,
+                                   key ? NULL : ib_sp_keys_active(sp->app->sp_keys, now));
     LassoServer *found = NULL;
+    apr_array_header_t *keep = NULL;
     apr_thread_mutex_lock(sp->lock);
     while (found == NULL && sp->idle->nelts > 0) {
         LassoServer *s = *(LassoServer **)apr_array_pop(sp->idle);
         const char *g = g_object_get_data(G_OBJECT(s), GENERATION_KEY);
         if (g != NULL && strcmp(g, gen) == 0) {
             found = s;
+        } else if (g != NULL && strcmp(g, other) == 0) {
+            if (keep == NULL) {
+                keep = apr_array_make(p, 4, sizeof(LassoServer *));
+            }
+            APR_ARRAY_PUSH(keep, LassoServer *) = s;
         } else {
             lasso_server_destroy(s); /* built for a key or cert no longer in force */
         }
+    }
+    for (int i = 0; keep != NULL && i < keep->nelts; i++) {
+        APR_ARRAY_PUSH(sp->idle, LassoServer *) = APR_ARRAY_IDX(keep, i, LassoServer *);
     }
     apr_thread_mutex_unlock(sp->lock);
     if (found != NULL) {
@@ -206,6 +254,118 @@ static void set_request_options(LassoSamlp2AuthnRequest *req, const ib_tenant *t
     }
 }
 
+/* ---- HTTP-Redirect signing ---------------------------------------------- */
+
+/* The SigAlg for a key, and for EC keys the length of r and of s. P-256
+ * signs with SHA-256; the larger curves with the hash of matching strength. */
+static const char *redirect_sig_alg(EVP_PKEY *pkey, const EVP_MD **md, int *ec_half)
+{
+    *ec_half = 0;
+    if (EVP_PKEY_get_base_id(pkey) == EVP_PKEY_RSA) {
+        *md = EVP_sha256();
+        return SIGALG_RSA_SHA256;
+    }
+    if (EVP_PKEY_get_base_id(pkey) != EVP_PKEY_EC) {
+        return NULL;
+    }
+    int bits = EVP_PKEY_get_bits(pkey);
+    *ec_half = (bits + 7) / 8;
+    if (bits <= 256) {
+        *md = EVP_sha256();
+        return SIGALG_ECDSA_SHA256;
+    }
+    *md = bits <= 384 ? EVP_sha384() : EVP_sha512();
+    return bits <= 384 ? SIGALG_ECDSA_SHA384 : SIGALG_ECDSA_SHA512;
+}
+
+/* OpenSSL's ECDSA output is a DER Ecdsa-Sig-Value; XML Signature (and so a
+ * SigAlg naming an xmldsig-more ECDSA URI) wants r || s, each left-padded to
+ * the curve's byte length (XMLDSig 1.1 section 6.4.3, RFC 4050/6931). */
+static int ecdsa_der_to_raw(const unsigned char *der, size_t der_len, int half,
+                            unsigned char *out)
+{
+    const unsigned char *q = der;
+    ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &q, (long)der_len);
+    if (es == NULL) {
+        return -1;
+    }
+    const BIGNUM *r, *s;
+    ECDSA_SIG_get0(es, &r, &s);
+    int ok = BN_bn2binpad(r, out, half) == half && BN_bn2binpad(s, out + half, half) == half;
+    ECDSA_SIG_free(es);
+    return ok ? 0 : -1;
+}
+
+/* SAML Bindings 3.4.4.1: the signature covers the octets
+ * "SAMLRequest=...&RelayState=...&SigAlg=..." exactly as they appear in the
+ * URL. lasso built the unsigned URL (sso_url, '?' or '&', then the query);
+ * we add SigAlg and Signature, signing with the key already loaded at
+ * startup instead of having lasso decode it from PEM per request. */
+static const char *sign_redirect(apr_pool_t *p, const ib_sp_key *key, const char *sso_url,
+                                 const char *unsigned_url, const char **signed_url)
+{
+    size_t n = strlen(sso_url);
+    if (strncmp(unsigned_url, sso_url, n) != 0
+        || (unsigned_url[n] != '?' && unsigned_url[n] != '&')
+        || strncmp(unsigned_url + n + 1, "SAMLRequest=", 12) != 0) {
+        return "lasso built a redirect URL of an unexpected form";
+    }
+    const EVP_MD *md;
+    int half;
+    const char *alg = redirect_sig_alg(key->pkey, &md, &half);
+    if (alg == NULL) {
+        return "the active SP key is neither RSA nor EC";
+    }
+    const char *octets = apr_pstrcat(p, unsigned_url + n + 1, "&SigAlg=",
+                                     apr_pescape_urlencoded(p, alg), NULL);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    size_t sig_len = 0;
+    unsigned char *sig = NULL;
+    int ok = ctx != NULL
+             && EVP_DigestSignInit(ctx, NULL, md, NULL, key->pkey) == 1
+             && EVP_DigestSign(ctx, NULL, &sig_len, (const unsigned char *)octets,
+                               strlen(octets)) == 1;
+    if (ok) {
+        sig = apr_palloc(p, sig_len);
+        ok = EVP_DigestSign(ctx, sig, &sig_len, (const unsigned char *)octets,
+                            strlen(octets)) == 1;
+    }
+    EVP_MD_CTX_free(ctx);
+    if (ok && half > 0) {
+        unsigned char *raw = apr_palloc(p, 2 * (apr_size_t)half);
+        ok = ecdsa_der_to_raw(sig, sig_len, half, raw) == 0;
+        sig = raw;
+        sig_len = 2 * (size_t)half;
+    }
+    if (!ok) {
+        ERR_clear_error();
+        return "OpenSSL could not sign the AuthnRequest";
+    }
+    *signed_url = apr_pstrcat(p, unsigned_url, "&SigAlg=", apr_pescape_urlencoded(p, alg),
+                              "&Signature=",
+                              apr_pescape_urlencoded(p, ib_b64_encode(p, sig, sig_len)), NULL);
+    return NULL;
+}
+
+const char *ib_saml_sp_key_check(apr_pool_t *p, const ib_app *app)
+{
+    const ib_tenant *t = app->tenant;
+    if (!t->sign_requests || t->sso_binding == IB_BINDING_REDIRECT) {
+        return NULL;
+    }
+    for (int i = 0; i < app->sp_keys->nelts; i++) {
+        const ib_sp_key *k = APR_ARRAY_IDX(app->sp_keys, i, const ib_sp_key *);
+        if (EVP_PKEY_get_base_id(k->pkey) != EVP_PKEY_RSA) {
+            return apr_psprintf(p, "tenant %s: the SP key '%s' is an EC key, which lasso "
+                                "cannot use for the XML signature of an HTTP-POST "
+                                "AuthnRequest; use an RSA key, IdBrokerSSOBinding redirect "
+                                "(signed with EC in the query string) or "
+                                "IdBrokerSignRequests Off", t->name, k->key_path);
+        }
+    }
+    return NULL;
+}
+
 const char *ib_saml_authn_request(apr_pool_t *p, ib_saml_sp *sp, apr_time_t now,
                                   const char *acs_url, const char *relay_state,
                                   ib_authn_request *out)
@@ -217,23 +377,31 @@ const char *ib_saml_authn_request(apr_pool_t *p, ib_saml_sp *sp, apr_time_t now,
         return "no SP signing key is active (expired or not yet valid): refusing "
                "to send an unsigned request";
     }
-    if (t->sign_requests && EVP_PKEY_get_base_id(key->pkey) != EVP_PKEY_RSA) {
-        return "the active SP key is not RSA; lasso signs SAML requests with RSA only";
+    int redirect = t->sso_binding == IB_BINDING_REDIRECT;
+    if (t->sign_requests && !redirect && EVP_PKEY_get_base_id(key->pkey) != EVP_PKEY_RSA) {
+        return "the active SP key is not RSA; lasso signs HTTP-POST AuthnRequests "
+               "with RSA only (use IdBrokerSSOBinding redirect for an EC key)";
     }
+    /* lasso signs POST requests (XML signature); Redirect requests it builds
+     * unsigned and sign_redirect signs the query. lasso asks the server for a
+     * signing key while building any request, signed or not, so the server
+     * always has the active key (an EC key too: lasso never signs with it,
+     * the checks above and the FORBID hint below see to that). */
+    const ib_sp_key *lasso_key = key;
+    const ib_idp *view = ib_app_idp(app);
     LassoServer *server;
-    const char *err = sp_take(p, sp, now, key, &server);
+    const char *err = sp_take(p, sp, now, lasso_key, &server);
     if (err != NULL) {
         return err;
     }
     LassoLogin *login = lasso_login_new(server);
     LassoProfile *profile = LASSO_PROFILE(login);
-    LassoHttpMethod method = t->sso_binding == IB_BINDING_REDIRECT
-                             ? LASSO_HTTP_METHOD_REDIRECT : LASSO_HTTP_METHOD_POST;
-    int rc = lasso_login_init_authn_request(login, ib_app_idp(app)->entity_id, method);
+    LassoHttpMethod method = redirect ? LASSO_HTTP_METHOD_REDIRECT : LASSO_HTTP_METHOD_POST;
+    int rc = lasso_login_init_authn_request(login, view->entity_id, method);
     if (rc == 0) {
         LassoSamlp2AuthnRequest *req = LASSO_SAMLP2_AUTHN_REQUEST(profile->request);
         set_request_options(req, t, acs_url);
-        lasso_profile_set_signature_hint(profile, t->sign_requests
+        lasso_profile_set_signature_hint(profile, t->sign_requests && !redirect
                                          ? LASSO_PROFILE_SIGNATURE_HINT_FORCE
                                          : LASSO_PROFILE_SIGNATURE_HINT_FORBID);
         set_gstr(&profile->msg_relayState, relay_state);
@@ -242,9 +410,12 @@ const char *ib_saml_authn_request(apr_pool_t *p, ib_saml_sp *sp, apr_time_t now,
     if (rc == 0) {
         LassoSamlp2RequestAbstract *req = LASSO_SAMLP2_REQUEST_ABSTRACT(profile->request);
         out->request_id = apr_pstrdup(p, req->ID);
-        out->redirect = method == LASSO_HTTP_METHOD_REDIRECT;
+        out->redirect = redirect;
         out->url = apr_pstrdup(p, profile->msg_url);
         out->saml_request = profile->msg_body ? apr_pstrdup(p, profile->msg_body) : NULL;
+        if (redirect && t->sign_requests) {
+            err = sign_redirect(p, key, view->sso_url, out->url, &out->url);
+        }
     } else {
         err = apr_psprintf(p, "lasso could not build the AuthnRequest: %s",
                            lasso_strerror(rc));

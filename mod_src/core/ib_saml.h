@@ -29,8 +29,16 @@ typedef struct ib_authn_request {
     const char *saml_request;  /* POST: the Base64 SAMLRequest field */
 } ib_authn_request;
 
+/* A config-time check of the app's SP keys against what can sign its
+ * AuthnRequests: lasso makes XML signatures (HTTP-POST) with RSA keys only,
+ * while HTTP-Redirect requests are signed here with RSA or EC keys. Returns
+ * NULL or a message for the operator. */
+const char *ib_saml_sp_key_check(apr_pool_t *p, const ib_app *app);
+
 /* Builds an AuthnRequest to the app's IdP, signed with the key active at
- * `now` when the tenant signs requests. acs_url is the ACS on the host the
+ * `now` when the tenant signs requests: HTTP-POST with an XML signature made
+ * by lasso (RSA), HTTP-Redirect with a query-string signature made here with
+ * OpenSSL (RSA-SHA256, or ECDSA with r || s as XML Signature defines it). acs_url is the ACS on the host the
  * user arrived on (AREQ-5); relay_state is our opaque handle (AREQ-8). */
 const char *ib_saml_authn_request(apr_pool_t *p, ib_saml_sp *sp, apr_time_t now,
                                   const char *acs_url, const char *relay_state,

@@ -1,7 +1,7 @@
 /* Response validation. Two stages: ib_saml_parse_response decides whether
  * the document is safe to look at (shape, DTDs, signature placement and
- * algorithms); ib_saml_validate_response has lasso verify the signatures with
- * the pinned IdP keys, then applies every rule of RESP-1..7 to the one
+ * algorithms); ib_saml_validate_response has xmlsec verify the signatures
+ * with the pinned IdP keys, on the document already parsed, then applies every rule of RESP-1..7 to the one
  * Assertion the shape check allowed. Because exactly one Assertion exists,
  * as a direct child of the Response, and each signature must reference its
  * own parent by ID, the element read is the element signed: the XML
@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include <apr_strings.h>
-#include <lasso/lasso.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <xmlsec/crypto.h>
@@ -22,9 +21,6 @@
 #include "ib_saml.h"
 #include "ib_xml.h"
 
-const char *ib_saml_sp_take(apr_pool_t *p, ib_saml_sp *sp, apr_time_t now,
-                            LassoServer **out, int *valid_idp_certs);
-void ib_saml_sp_put(ib_saml_sp *sp, LassoServer *server);
 const ib_app *ib_saml_sp_app(const ib_saml_sp *sp);
 
 #define NS_XENC "http://www.w3.org/2001/04/xmlenc#"
@@ -38,10 +34,11 @@ const ib_app *ib_saml_sp_app(const ib_saml_sp *sp);
 
 struct ib_saml_parsed {
     xmlDocPtr doc;
-    const char *encoded;      /* the form value, handed to lasso as is */
+    const char *encoded;      /* the form value as received */
     xmlNodePtr response;
     xmlNodePtr assertion;
     int response_signed;
+    int response_verified;    /* before decryption, which changes what it covers */
     int assertion_signed;
     int used_sha1;
 };
@@ -299,35 +296,45 @@ static const char *check_signature_policy(const ib_saml_parsed *r, ib_sign_polic
     }
 }
 
-/* Lasso verifies with the keys of the IdP it knows (the pinned, currently
- * valid certificates), never with a key from the message's KeyInfo. */
-static const char *verify_signatures(apr_pool_t *p, ib_saml_sp *sp, ib_saml_parsed *r,
-                                     apr_time_t now)
+/* One signature (already shape-checked: on its parent, one Reference to the
+ * parent's ID, allowed algorithms), verified by xmlsec with the public key of
+ * each IdP certificate valid now in turn, never with a key from the
+ * message's KeyInfo (RESP-2, RESP-3). The keys are loaded once per
+ * certificate per process (ib_dsig_verify_with_x509). */
+static const char *verify_one(apr_pool_t *p, const ib_app *app, xmlNodePtr holder,
+                              const char *what, apr_time_t now)
 {
-    LassoServer *server;
+    const apr_array_header_t *certs = ib_app_idp(app)->certs;
+    xmlNodePtr sig = ib_xml_child(holder, NS_DS, "Signature");
     int valid = 0;
-    const char *err = ib_saml_sp_take(p, sp, now, &server, &valid);
-    if (err != NULL) {
-        return err;
+    for (int i = 0; i < certs->nelts; i++) {
+        const ib_cert *c = APR_ARRAY_IDX(certs, i, const ib_cert *);
+        if (!ib_cert_valid_at(c, now)) {
+            continue;
+        }
+        valid++;
+        if (ib_dsig_verify_with_x509(p, sig, c) == NULL) {
+            return NULL;
+        }
     }
     if (valid == 0) {
-        ib_saml_sp_put(sp, server);
         return "no configured IdP certificate is valid now (expired or not yet valid)";
     }
-    LassoLogin *login = lasso_login_new(server);
-    LassoProfile *profile = LASSO_PROFILE(login);
-    lasso_profile_set_signature_verify_hint(profile,
-        r->response_signed && r->assertion_signed
-        ? LASSO_PROFILE_SIGNATURE_VERIFY_HINT_FORCE : LASSO_PROFILE_SIGNATURE_VERIFY_HINT_MAYBE);
-    int rc = lasso_login_process_authn_response_msg(login, (gchar *)r->encoded);
-    if (rc != 0) {
-        err = apr_psprintf(p, "signature or message check failed in lasso: %s",
-                           lasso_strerror(rc));
-    } else if (r->response_signed && lasso_profile_get_signature_status(profile) != 0) {
-        err = "the Response signature does not verify";
+    return apr_psprintf(p, "the %s signature does not verify with any configured IdP "
+                        "certificate valid now", what);
+}
+
+static const char *verify_signatures(apr_pool_t *p, const ib_app *app, ib_saml_parsed *r,
+                                     apr_time_t now)
+{
+    const char *err = NULL;
+    if (r->response_signed && !r->response_verified) {
+        err = verify_one(p, app, r->response, "Response", now);
+        r->response_verified = err == NULL;
     }
-    g_object_unref(login);
-    ib_saml_sp_put(sp, server);
+    if (err == NULL && r->assertion_signed) {
+        err = verify_one(p, app, r->assertion, "Assertion", now);
+    }
     return err;
 }
 
@@ -513,7 +520,12 @@ ib_saml_verdict ib_saml_validate_response(apr_pool_t *p, ib_saml_sp *sp,
     int encrypted = r->assertion == NULL
                     && ib_xml_child(r->response, NS_SAML, "EncryptedAssertion") != NULL;
     if (encrypted && app->decrypt_keys->nelts > 0) {
-        const char *derr = decrypt_assertion(p, r, app);
+        /* A Response signature covers the EncryptedAssertion: check it
+         * before the decrypted Assertion takes its place. */
+        const char *derr = r->response_signed ? verify_signatures(p, app, r, e->now) : NULL;
+        if (derr == NULL) {
+            derr = decrypt_assertion(p, r, app);
+        }
         if (derr != NULL) {
             *reason = derr;
             return IB_SAML_REJECTED;
@@ -547,7 +559,7 @@ ib_saml_verdict ib_saml_validate_response(apr_pool_t *p, ib_saml_sp *sp,
         err = check_issuer(p, r->assertion, 1, ib_app_idp(app)->entity_id);
     }
     if (err == NULL) {
-        err = verify_signatures(p, sp, r, e->now);
+        err = verify_signatures(p, app, r, e->now);
     }
     if (err == NULL) {
         out->assertion_id = ib_xml_attr(p, r->assertion, "ID");

@@ -3,7 +3,9 @@
 #include <apr_strings.h>
 #include <libxml/tree.h>
 #include <libxml/valid.h>
+#include <pthread.h>
 #include <xmlsec/crypto.h>
+#include <xmlsec/openssl/evp.h>
 #include <xmlsec/xmldsig.h>
 #include <xmlsec/xmlsec.h>
 
@@ -179,6 +181,92 @@ const char *ib_dsig_verify_with_cert(apr_pool_t *p, xmlNodePtr sig, const char *
     ctx->signKey = xmlSecCryptoAppKeyLoadMemory((const xmlSecByte *)cert_pem,
                                                 (xmlSecSize)strlen(cert_pem),
                                                 xmlSecKeyDataFormatCertPem, NULL, NULL, NULL);
+    if (ctx->signKey == NULL) {
+        err = "xmlsec could not use the pinned certificate's key";
+    } else if (xmlSecDSigCtxVerify(ctx, sig) < 0) {
+        err = "the signature could not be processed";
+    } else if (ctx->status != xmlSecDSigStatusSucceeded) {
+        err = "the signature does not verify with the pinned certificate";
+    }
+    xmlSecDSigCtxDestroy(ctx);
+    (void)p;
+    return err;
+}
+
+/* ---- verification keys, made once per certificate per process ---------- */
+
+/* xmlSecKeys holding only the public key of a certificate, by the
+ * certificate's SHA-256. Loading a key from the certificate per signature
+ * (xmlSecCryptoAppKeyLoadMemory) decodes the certificate and attaches it to
+ * the key, and any duplicate of such a key copies the certificate again;
+ * duplicating a bare public key is a reference count. Entries are never
+ * removed: a process sees few IdP certificates in its life, and the table
+ * stops caching (each call loads its own key) once full. */
+#define VERIFY_KEYS_MAX 64
+static struct {
+    char sha256_hex[65];
+    xmlSecKeyPtr key;
+} verify_keys[VERIFY_KEYS_MAX];
+static int verify_keys_n;
+static pthread_mutex_t verify_keys_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static xmlSecKeyPtr public_key_of(const ib_cert *cert)
+{
+    EVP_PKEY *pub = X509_get_pubkey(cert->x509);
+    xmlSecKeyDataPtr data = pub ? xmlSecOpenSSLEvpKeyAdopt(pub) : NULL;
+    if (data == NULL) {
+        EVP_PKEY_free(pub);
+        return NULL;
+    }
+    xmlSecKeyPtr key = xmlSecKeyCreate();
+    if (key == NULL || xmlSecKeySetValue(key, data) < 0) {
+        xmlSecKeyDataDestroy(data);
+        xmlSecKeyDestroy(key);
+        return NULL;
+    }
+    return key;
+}
+
+/* A key of the caller's own (xmlsec destroys a signature context's key with
+ * it), duplicated from the cached one. */
+static xmlSecKeyPtr verify_key_for(const ib_cert *cert)
+{
+    xmlSecKeyPtr copy = NULL;
+    int found = 0;
+    pthread_mutex_lock(&verify_keys_lock);
+    for (int i = 0; i < verify_keys_n && !found; i++) {
+        if (strcmp(verify_keys[i].sha256_hex, cert->sha256_hex) == 0) {
+            copy = xmlSecKeyDuplicate(verify_keys[i].key);
+            found = 1;
+        }
+    }
+    if (!found && verify_keys_n < VERIFY_KEYS_MAX) {
+        xmlSecKeyPtr key = public_key_of(cert);
+        if (key != NULL) {
+            memcpy(verify_keys[verify_keys_n].sha256_hex, cert->sha256_hex,
+                   sizeof(verify_keys[0].sha256_hex));
+            verify_keys[verify_keys_n++].key = key;
+            copy = xmlSecKeyDuplicate(key);
+        }
+        found = 1;
+    }
+    pthread_mutex_unlock(&verify_keys_lock);
+    return found ? copy : public_key_of(cert);
+}
+
+const char *ib_dsig_verify_with_x509(apr_pool_t *p, xmlNodePtr sig, const ib_cert *cert)
+{
+    const char *err = register_parent_id(sig->parent);
+    if (err != NULL) {
+        return err;
+    }
+    xmlSecDSigCtxPtr ctx = xmlSecDSigCtxCreate(NULL);
+    if (ctx == NULL) {
+        return "xmlsec could not make a signature context";
+    }
+    ctx->enabledReferenceUris = xmlSecTransformUriTypeSameDocument;
+    /* Set before verifying, so KeyInfo in the document is never read. */
+    ctx->signKey = verify_key_for(cert);
     if (ctx->signKey == NULL) {
         err = "xmlsec could not use the pinned certificate's key";
     } else if (xmlSecDSigCtxVerify(ctx, sig) < 0) {

@@ -6,6 +6,8 @@
 #include <apr_pools.h>
 #include <libxml/tree.h>
 
+#include "ib_keys.h"
+
 #define NS_SAMLP "urn:oasis:names:tc:SAML:2.0:protocol"
 #define NS_SAML "urn:oasis:names:tc:SAML:2.0:assertion"
 #define NS_MD "urn:oasis:names:tc:SAML:2.0:metadata"
@@ -39,5 +41,11 @@ const char *ib_dsig_check_shape(apr_pool_t *p, xmlNodePtr sig, int allow_sha1, i
  * parent's ID attribute is registered as an XML ID first. Returns NULL when
  * the signature is valid. */
 const char *ib_dsig_verify_with_cert(apr_pool_t *p, xmlNodePtr sig, const char *cert_pem);
+
+/* The same with the public key of cert, loaded once per certificate per
+ * process and reused (thread-safe): for the per-request checks of SAML
+ * Responses, where decoding the certificate per signature would cost about
+ * as much as the signature itself. */
+const char *ib_dsig_verify_with_x509(apr_pool_t *p, xmlNodePtr sig, const ib_cert *cert);
 
 #endif

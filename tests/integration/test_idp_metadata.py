@@ -212,6 +212,17 @@ def keys():
     return old, new, signer
 
 
+def eventually(pred, timeout: float) -> bool:
+    """pred() became true within timeout seconds (bounded: a background
+    parse of a one-entity copy takes milliseconds)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.1)
+    return bool(pred())
+
+
 def signed_in(resp: requests.Response) -> bool:
     return resp.status_code == 200 and resp.text == PORTAL_TEXT
 
@@ -231,9 +242,12 @@ def test_metadata_file_source_is_reloaded_when_it_changes(httpd_factory, module_
     tmp.write_bytes(metadata([new], signer=None))
     tmp.chmod(0o644)
     tmp.rename(md_file)
-    assert signed_in(sp.sign_in(new))              # from the next request on
-    assert not signed_in(sp.sign_in(old))          # the old one is gone
-    assert "now using" in sp.httpd.error_log()
+    # A request that notices the new copy has it parsed in the background and
+    # is served with the copy in force meanwhile: each process swaps the new
+    # one in within moments, never making a request wait for the parse.
+    assert eventually(lambda: signed_in(sp.sign_in(new)), timeout=10.0)
+    assert eventually(lambda: not signed_in(sp.sign_in(old)), timeout=10.0)   # the old one is gone
+    assert eventually(lambda: "now using" in sp.httpd.error_log(), timeout=10.0)
 
 
 def test_metadata_gives_sso_url_and_entity_without_pinned_values(httpd_factory, module_path,
