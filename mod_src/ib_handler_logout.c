@@ -325,8 +325,16 @@ int ib_handle_logout(request_rec *r, const ib_app *app)
                              "logout POST without a valid token or from another origin");
     }
     const ib_base_url *here = ib_app_base_for_host(app, r->hostname);
-    const char *target = ib_url_check_target(r->pool, form_value(r, pairs, "return"),
-                                             here, t->allowed_origins);
+    const char *asked = form_value(r, pairs, "return");
+    const char *target = ib_url_check_target(r->pool, asked, here, t->allowed_origins);
+    if (target == NULL && asked != NULL && *asked != '\0') {
+        /* Sign-out goes on (the user asked for it); the operator learns why
+         * the page they come back to is not the one the form named. */
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      "tenant=%s logout return target refused (not a local path or an "
+                      "allowed origin): %s; using the post-logout URL",
+                      t->name, ap_escape_logitem(r->pool, asked));
+    }
     target = target ? target : t->post_logout_url;
     if (target[0] == '/' && here != &app->sp_base) {
         /* The IdP's answer comes back to the SP host: a local path means the

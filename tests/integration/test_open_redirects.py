@@ -376,6 +376,9 @@ def test_logout_return_refuses_every_payload(sp):
     # the access log with its 303
     log = sp.log()[mark:]
     assert log.count("event=logout outcome=local-only tenant=noslo ") == len(items), log[-2000:]
+    # and each refused target is named in the log (what C sees: up to a NUL)
+    refused = log.count("tenant=noslo logout return target refused")
+    assert refused == sum(1 for p in items if p.c_view), refused
     posts = [l for l in sp.access_log()[mark_access:].splitlines()
              if '"POST /saml/logout HTTP/1.1" 303' in l]
     assert len(posts) == len(items), len(posts)
