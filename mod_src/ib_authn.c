@@ -201,13 +201,12 @@ int ib_session_load(request_rec *r, ib_server_conf *sc, const ib_app *app,
         return 0;
     }
     const char *key = ib_store_session_key(r->pool, cookie);
-    const char *json;
-    apr_status_t rv = ib_cache_get(sc->cache, r->server, r->pool, key, &json);
+    apr_status_t rv = ib_cache_get_session(sc->cache, r->server, r->pool, key, s);
     if (ib_cache_failed(rv)) {
         *why = ib_session_store_down;
         return 0;
     }
-    if (rv != APR_SUCCESS || !ib_session_decode(r->pool, json, s)) {
+    if (rv != APR_SUCCESS) {
         *why = "unknown or expired session";
         return 0;
     }

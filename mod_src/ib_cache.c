@@ -20,7 +20,12 @@ APLOG_USE_MODULE(auth_idbroker);
 /* Room for the largest record once sealed (Base64 plus nonce, tag, expiry). */
 #define ENTRY_MAX (IB_SESSION_MAX_BYTES / 3 * 4 + 256)
 
-static struct ap_socache_hints cache_hints = {64, 1024, 60};
+/* shmcb sizes its index from these: one slot per (id + object) bytes. Our
+ * entries are small (a 72-byte key; a session record ~700 bytes, a pending
+ * sign-in ~400, replay and NameID-index entries ~100-200) and every sign-in
+ * leaves four, so with 1024 the index filled at a quarter of the data and
+ * shmcb evicted live sessions with most of the cache empty (bench part 4). */
+static struct ap_socache_hints cache_hints = {72, 320, 60};
 
 const char *ib_cache_configure(apr_pool_t *p, ib_cache *c, const char *spec)
 {
@@ -84,9 +89,13 @@ static const char *physical_key(const ib_cache *c, apr_pool_t *p, const char *ke
         return key;
     }
     const char *hex = strrchr(key, ':');
-    unsigned v = hex ? (unsigned)strtoul(apr_pstrndup(p, hex + 1, 2), NULL, 16) : 0;
+    unsigned v = hex ? (unsigned)strtoul(apr_pstrndup(p, hex + 1, 4), NULL, 16) : 0;
     char *k = apr_pstrdup(p, key);
-    k[0] = (char)(v ? v : 1);
+    /* shmcb picks the subcache by the key's first byte: the hash's first
+     * byte, except that keys keep no NUL; those take the second hash byte,
+     * so no subcache gets twice its share (it would evict first). */
+    unsigned first = v >> 8, second = v & 0xff;
+    k[0] = (char)(first ? first : (second ? second : 1));
     return k;
 }
 
@@ -138,6 +147,8 @@ void ib_cache_child_init(ib_cache *c, apr_pool_t *p, server_rec *s)
     if (c->mutex != NULL) {
         apr_global_mutex_child_init(&c->mutex, apr_global_mutex_lockfile(c->mutex), p);
     }
+    /* Per process: a memo made before the fork would be every child's copy. */
+    c->memo = ib_session_memo_create(p, IB_CACHE_MEMO_SETS);
 }
 
 static void lock(ib_cache *c)
@@ -233,6 +244,53 @@ apr_status_t ib_cache_get(ib_cache *c, server_rec *s, apr_pool_t *p, const char 
     return rv;
 }
 
+apr_status_t ib_cache_get_session(ib_cache *c, server_rec *s, apr_pool_t *p, const char *key,
+                                  ib_session *out)
+{
+    unsigned int len = ENTRY_MAX;
+    unsigned char *buf = apr_palloc(p, len + 1);
+    unsigned int klen;
+    const char *pkey = physical_key(c, p, key, &klen);
+    int locked = needs_lock(c);
+    if (locked) lock(c);
+    apr_status_t rv = c->provider->retrieve(c->instance, s, (const unsigned char *)pkey, klen,
+                                            buf, &len, p);
+    if (rv != APR_SUCCESS) {
+        rv = confirm_miss(c, s, p, rv);
+    }
+    if (locked) unlock(c);
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    buf[len] = '\0';
+    apr_time_t now = ib_now();
+    /* The record was read just now, from the store, like any other; only
+     * its decoding is skipped when these are the very bytes decoded before
+     * (a sealed entry's seal was checked then; its expiry is checked here). */
+    if (c->memo != NULL && ib_session_memo_lookup(c->memo, p, key, (const char *)buf, len, now,
+                                                  out)) {
+        return APR_SUCCESS;
+    }
+    const char *json = (const char *)buf;
+    apr_time_t valid_until = 0;
+    if (sealed(c)) {
+        const char *err = ib_unseal_until(p, c->seal_keys, key, (const char *)buf, now, &json,
+                                          &valid_until);
+        if (err != NULL) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "mod_auth_idbroker: %s entry "
+                         "refused (read as absent): %s", c->provider_name, err);
+            return APR_NOTFOUND;
+        }
+    }
+    if (!ib_session_decode(p, json, out)) {
+        return APR_NOTFOUND;
+    }
+    if (c->memo != NULL) {
+        ib_session_memo_store(c->memo, key, (const char *)buf, len, valid_until, out);
+    }
+    return APR_SUCCESS;
+}
+
 apr_status_t ib_cache_put(ib_cache *c, server_rec *s, apr_pool_t *p, const char *key,
                           const char *value, apr_time_t expiry)
 {
@@ -245,6 +303,9 @@ apr_status_t ib_cache_put(ib_cache *c, server_rec *s, apr_pool_t *p, const char 
 
 apr_status_t ib_cache_remove(ib_cache *c, server_rec *s, apr_pool_t *p, const char *key)
 {
+    if (c->memo != NULL) {
+        ib_session_memo_forget(c->memo, key);   /* memory only: reads compare bytes */
+    }
     int locked = needs_lock(c);
     if (locked) lock(c);
     apr_status_t rv = remove_key(c, s, p, key);

@@ -7,6 +7,8 @@
 #include <ap_socache.h>
 #include <httpd.h>
 
+#include "core/ib_store.h"
+
 typedef struct ib_cache {
     const char *provider_name;
     const char *args;
@@ -14,7 +16,12 @@ typedef struct ib_cache {
     ap_socache_instance_t *instance;
     apr_global_mutex_t *mutex;
     apr_array_header_t *seal_keys; /* ib_seal_key*; the first seals; empty = plain */
+    ib_session_memo *memo;         /* per process (child_init); NULL: none */
 } ib_cache;
+
+/* Decoded sessions each process keeps (ib_session_memo): up to twice this
+ * many, about 1 KiB each. */
+#define IB_CACHE_MEMO_SETS 4096
 
 #define IB_CACHE_MUTEX_TYPE "idbroker-cache"
 
@@ -32,6 +39,12 @@ void ib_cache_child_init(ib_cache *c, apr_pool_t *p, server_rec *s);
  * and reads as APR_NOTFOUND. */
 apr_status_t ib_cache_get(ib_cache *c, server_rec *s, apr_pool_t *p, const char *key,
                           const char **value);
+/* A session record: like ib_cache_get then ib_session_decode (an entry that
+ * does not decode reads as APR_NOTFOUND), but the decoding is remembered
+ * per process for the exact stored bytes (ib_session_memo). The store is
+ * read every time. */
+apr_status_t ib_cache_get_session(ib_cache *c, server_rec *s, apr_pool_t *p, const char *key,
+                                  ib_session *out);
 apr_status_t ib_cache_put(ib_cache *c, server_rec *s, apr_pool_t *p, const char *key,
                           const char *value, apr_time_t expiry);
 apr_status_t ib_cache_remove(ib_cache *c, server_rec *s, apr_pool_t *p, const char *key);

@@ -1,4 +1,5 @@
 #include <httpd.h>
+#include <pthread.h>
 #include <string.h>
 
 #include <apr_strings.h>
@@ -57,24 +58,73 @@ void ib_log_event(request_rec *r, int level, const char *txid, const char *event
     ib_audit_event(r, txid, event, outcome, app, user, reason);
 }
 
-static void export_one(request_rec *r, const char *name, const char *value,
-                       const char *header_prefix)
+/* "IDBROKER_<field>" for every identity field, made once per process:
+ * building them for every protected request was a measurable share of it. */
+#define ENV_NAME_MAX 64
+static char field_env_names[IB_ATTR_COUNT][ENV_NAME_MAX];
+static pthread_once_t field_env_once = PTHREAD_ONCE_INIT;
+
+static void make_field_env_names(void)
 {
+    for (int i = 0; i < IB_ATTR_COUNT; i++) {
+        apr_snprintf(field_env_names[i], ENV_NAME_MAX, "IDBROKER_%s", ib_attr_field_names[i]);
+    }
+}
+
+/* Where the identity goes. Every name we export is distinct (ignoring
+ * case); when a table holds none under our prefix yet, adding is setting and
+ * skips apr_table_setn's scan, which compares every "IDBROKER_..." entry
+ * (they share apr_table's four-character checksum). Otherwise set semantics:
+ * any earlier value goes. The values live in r->pool (the session was loaded
+ * there), so the tables take them without a copy. */
+typedef struct exporter {
+    request_rec *r;
+    const char *header_prefix;
+    int env_fresh;
+    int headers_fresh;
+} exporter;
+
+static int holds_prefix(const apr_table_t *t, const char *prefix)
+{
+    const apr_array_header_t *arr = apr_table_elts(t);
+    const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
+    apr_size_t n = strlen(prefix);
+    for (int i = 0; i < arr->nelts; i++) {
+        if (e[i].key != NULL && strncasecmp(e[i].key, prefix, n) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void export_named(const exporter *x, const char *env_name, const char *name,
+                         const char *value)
+{
+    request_rec *r = x->r;
     if (value == NULL) {
         value = "";
     }
-    apr_table_set(r->subprocess_env, apr_pstrcat(r->pool, "IDBROKER_", name, NULL), value);
-    if (header_prefix != NULL) {
-        apr_table_set(r->headers_in, apr_pstrcat(r->pool, header_prefix, name, NULL), value);
+    (x->env_fresh ? apr_table_addn : apr_table_setn)(r->subprocess_env, env_name, value);
+    if (x->header_prefix != NULL) {
+        (x->headers_fresh ? apr_table_addn : apr_table_setn)(
+            r->headers_in, apr_pstrcat(r->pool, x->header_prefix, name, NULL), value);
     }
+}
+
+static void export_one(const exporter *x, const char *name, const char *value)
+{
+    export_named(x, apr_pstrcat(x->r->pool, "IDBROKER_", name, NULL), name, value);
 }
 
 void ib_export_identity(request_rec *r, const ib_session *s, const char *remote_user_field,
                         const char *header_prefix)
 {
     const char *user = NULL;
+    pthread_once(&field_env_once, make_field_env_names);
+    exporter x = {r, header_prefix, !holds_prefix(r->subprocess_env, "IDBROKER_"),
+                  header_prefix == NULL || !holds_prefix(r->headers_in, header_prefix)};
     for (int i = 0; i < IB_ATTR_COUNT; i++) {
-        export_one(r, ib_attr_field_names[i], s->identity.field[i], header_prefix);
+        export_named(&x, field_env_names[i], ib_attr_field_names[i], s->identity.field[i]);
         if (remote_user_field && strcmp(remote_user_field, ib_attr_field_names[i]) == 0) {
             user = s->identity.field[i];
         }
@@ -86,13 +136,13 @@ void ib_export_identity(request_rec *r, const ib_session *s, const char *remote_
                : s->identity.fed_upn ? s->identity.fed_upn : s->name_id;
     }
     r->user = apr_pstrdup(r->pool, user ? user : "");
-    export_one(r, "tenant", s->tenant, header_prefix);
-    export_one(r, "protocol", s->protocol, header_prefix);
-    export_one(r, "idp", s->idp, header_prefix);
-    export_one(r, "nameid", s->name_id, header_prefix);
-    export_one(r, "nameid_format", s->name_id_format, header_prefix);
+    export_one(&x, "tenant", s->tenant);
+    export_one(&x, "protocol", s->protocol);
+    export_one(&x, "idp", s->idp);
+    export_one(&x, "nameid", s->name_id);
+    export_one(&x, "nameid_format", s->name_id_format);
     if (s->identity.azuread) {
-        export_one(r, "cip_directory", "azuread", header_prefix);
-        export_one(r, "cip_fed_upn", s->identity.fed_upn, header_prefix);
+        export_one(&x, "cip_directory", "azuread");
+        export_one(&x, "cip_fed_upn", s->identity.fed_upn);
     }
 }

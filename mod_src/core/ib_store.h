@@ -48,6 +48,34 @@ typedef struct ib_pending {
 const char *ib_session_encode(apr_pool_t *p, const ib_session *s);
 int ib_session_decode(apr_pool_t *p, const char *json, ib_session *out);
 
+/* A per-process memo of decoded session records, so a protected request
+ * with an unchanged session skips the record's parse (and unsealing).
+ * It never replaces the store read: every request still reads the record,
+ * and a memo entry is used only for the exact bytes it was decoded from
+ * under the same key, so a logout, a change or a forged record anywhere is
+ * seen at once. Sets of IB_MEMO_WAYS entries (least recently used goes);
+ * safe across threads (IB_MEMO_LOCKS mutexes over the sets). */
+#define IB_MEMO_WAYS 2
+#define IB_MEMO_LOCKS 64
+typedef struct ib_session_memo ib_session_memo;
+
+/* `sets` is rounded up to a power of two; entries are freed with p. NULL
+ * when a mutex cannot be made. */
+ib_session_memo *ib_session_memo_create(apr_pool_t *p, unsigned sets);
+/* 1 and *out (strings copied into p) when `key` was decoded from exactly
+ * these record bytes and `now` is before the entry's valid_until (0 = no
+ * limit); 0 otherwise. */
+int ib_session_memo_lookup(ib_session_memo *m, apr_pool_t *p, const char *key,
+                           const char *record, apr_size_t record_len, apr_time_t now,
+                           ib_session *out);
+/* Remembers s as the decoding of `record` under `key` (replacing the key's
+ * previous entry, else the set's least recently used one). */
+void ib_session_memo_store(ib_session_memo *m, const char *key, const char *record,
+                           apr_size_t record_len, apr_time_t valid_until, const ib_session *s);
+void ib_session_memo_forget(ib_session_memo *m, const char *key);
+/* Entries held (tests). */
+unsigned ib_session_memo_count(ib_session_memo *m);
+
 const char *ib_pending_encode(apr_pool_t *p, const ib_pending *r);
 int ib_pending_decode(apr_pool_t *p, const char *json, ib_pending *out);
 

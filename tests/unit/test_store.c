@@ -564,6 +564,200 @@ START_TEST(test_random_hex_refuses_more_than_64_bytes)
 }
 END_TEST
 
+/* ---- the per-process session memo ------------------------------------------ */
+
+#define MEMO_NOW ((apr_time_t)1700000000 * APR_USEC_PER_SEC)
+
+static int memo_get(ib_session_memo *m, const char *key, const char *record, ib_session *out)
+{
+    return ib_session_memo_lookup(m, test_pool(), key, record, strlen(record), MEMO_NOW, out);
+}
+
+static void memo_put(ib_session_memo *m, const char *key, const char *record,
+                     const ib_session *s)
+{
+    ib_session_memo_store(m, key, record, strlen(record), 0, s);
+}
+
+START_TEST(test_memo_gives_back_every_field_for_the_same_record)
+{
+    ib_session_memo *m = ib_session_memo_create(test_pool(), 16);
+    ib_session s = full_session();
+    s.identity.azuread = 1;
+    s.identity.fed_upn = "jdoe@corp.onmicrosoft.com";
+    const char *rec = ib_session_encode(test_pool(), &s);
+    memo_put(m, "k1", rec, &s);
+    ib_session d;
+    memset(&d, 0, sizeof(d));
+    ck_assert_int_eq(memo_get(m, "k1", rec, &d), 1);
+    ck_assert_str_eq(d.tenant, s.tenant);
+    ck_assert_str_eq(d.host, s.host);
+    ck_assert_str_eq(d.name_id, s.name_id);
+    ck_assert_str_eq(d.authn_class, s.authn_class);
+    ck_assert_ptr_null(d.id_token);
+    ck_assert_str_eq(d.identity.fed_upn, s.identity.fed_upn);
+    ck_assert_int_eq(d.identity.azuread, 1);
+    for (int i = 0; i < IB_ATTR_COUNT; i++) {
+        ck_assert_str_eq(d.identity.field[i], s.identity.field[i]);
+    }
+    ck_assert_int_eq(d.expires, s.expires);
+    ck_assert_int_eq(d.last_seen, s.last_seen);
+    /* A copy owned by the caller: changing it leaves the memo's alone. */
+    d.last_seen = 0;
+    ((char *)d.tenant)[0] = 'X';
+    ib_session again;
+    ck_assert_int_eq(memo_get(m, "k1", rec, &again), 1);
+    ck_assert_str_eq(again.tenant, "acme");
+    ck_assert_int_eq(again.last_seen, s.last_seen);
+}
+END_TEST
+
+START_TEST(test_memo_misses_when_the_record_bytes_change)
+{
+    ib_session_memo *m = ib_session_memo_create(test_pool(), 16);
+    ib_session s = full_session();
+    const char *rec = ib_session_encode(test_pool(), &s);
+    memo_put(m, "k1", rec, &s);
+    ib_session d;
+    /* One byte different (a newer last_seen, a forged record), one byte
+     * shorter or longer: all decoded afresh by the caller. */
+    char *changed = apr_pstrdup(test_pool(), rec);
+    changed[strlen(changed) / 2] ^= 1;
+    ck_assert_int_eq(memo_get(m, "k1", changed, &d), 0);
+    ck_assert_int_eq(memo_get(m, "k1", apr_pstrndup(test_pool(), rec, strlen(rec) - 1), &d), 0);
+    ck_assert_int_eq(memo_get(m, "k1", apr_pstrcat(test_pool(), rec, " ", NULL), &d), 0);
+    /* The same bytes under another key (a record moved) are no hit either. */
+    ck_assert_int_eq(memo_get(m, "k2", rec, &d), 0);
+    /* Storing the new version replaces the old one. */
+    memo_put(m, "k1", changed, &s);
+    ck_assert_int_eq(memo_get(m, "k1", rec, &d), 0);
+    ck_assert_int_eq(memo_get(m, "k1", changed, &d), 1);
+    ck_assert_uint_eq(ib_session_memo_count(m), 1);
+}
+END_TEST
+
+START_TEST(test_memo_forgets_a_removed_key)
+{
+    ib_session_memo *m = ib_session_memo_create(test_pool(), 16);
+    ib_session s = full_session();
+    memo_put(m, "k1", "rec", &s);
+    memo_put(m, "k2", "rec", &s);
+    ib_session_memo_forget(m, "k1");
+    ib_session d;
+    ck_assert_int_eq(memo_get(m, "k1", "rec", &d), 0);
+    ck_assert_int_eq(memo_get(m, "k2", "rec", &d), 1);
+    ck_assert_uint_eq(ib_session_memo_count(m), 1);
+}
+END_TEST
+
+START_TEST(test_memo_entry_ends_at_its_valid_until)
+{
+    ib_session_memo *m = ib_session_memo_create(test_pool(), 16);
+    ib_session s = full_session();
+    ib_session_memo_store(m, "k1", "rec", 3, MEMO_NOW + 1, &s);
+    ib_session d;
+    ck_assert_int_eq(ib_session_memo_lookup(m, test_pool(), "k1", "rec", 3, MEMO_NOW, &d), 1);
+    ck_assert_int_eq(ib_session_memo_lookup(m, test_pool(), "k1", "rec", 3, MEMO_NOW + 1, &d),
+                     0);
+}
+END_TEST
+
+START_TEST(test_memo_is_bounded_and_evicts_the_least_recently_used)
+{
+    /* One set: IB_MEMO_WAYS entries at most. */
+    ib_session_memo *m = ib_session_memo_create(test_pool(), 1);
+    ib_session s = full_session();
+    ib_session d;
+    ck_assert_int_ge(IB_MEMO_WAYS, 2);
+    for (int i = 0; i < IB_MEMO_WAYS; i++) {
+        memo_put(m, apr_psprintf(test_pool(), "k%d", i), "rec", &s);
+    }
+    ck_assert_uint_eq(ib_session_memo_count(m), IB_MEMO_WAYS);
+    ck_assert_int_eq(memo_get(m, "k0", "rec", &d), 1);   /* k0 now the most recent */
+    memo_put(m, "new", "rec", &s);
+    ck_assert_uint_eq(ib_session_memo_count(m), IB_MEMO_WAYS);
+    ck_assert_int_eq(memo_get(m, "new", "rec", &d), 1);
+    ck_assert_int_eq(memo_get(m, "k0", "rec", &d), 1);
+    ck_assert_int_eq(memo_get(m, "k1", "rec", &d), 0);   /* the least recently used went */
+    /* Many keys in a larger memo: never more than its capacity. */
+    ib_session_memo *big = ib_session_memo_create(test_pool(), 8);
+    for (int i = 0; i < 500; i++) {
+        memo_put(big, apr_psprintf(test_pool(), "key-%d", i), "rec", &s);
+    }
+    ck_assert_uint_le(ib_session_memo_count(big), 8 * IB_MEMO_WAYS);
+    ck_assert_int_eq(memo_get(big, "key-499", "rec", &d), 1);
+}
+END_TEST
+
+#if APR_HAS_THREADS
+#include <apr_thread_proc.h>
+
+typedef struct memo_worker {
+    ib_session_memo *m;
+    int id;
+    int wrong;      /* a hit that gave another record's session */
+} memo_worker;
+
+/* Each thread stores and reads records whose tenant names their key and
+ * version; a hit must give exactly that session back, whatever the other
+ * threads replace or evict meanwhile in the same sets. */
+static void *APR_THREAD_FUNC memo_hammer(apr_thread_t *t, void *data)
+{
+    memo_worker *w = data;
+    apr_pool_t *p;
+    apr_pool_create_unmanaged_ex(&p, NULL, NULL);
+    ib_session s = full_session();
+    for (int i = 0; i < 4000; i++) {
+        apr_pool_clear(p);
+        int k = (i * 7 + w->id) % 24;
+        int version = i % 3;
+        const char *key = apr_psprintf(p, "key-%d", k);
+        const char *rec = apr_psprintf(p, "rec-%d-%d", k, version);
+        s.tenant = rec;
+        ib_session d;
+        if (ib_session_memo_lookup(w->m, p, key, rec, strlen(rec), MEMO_NOW, &d)) {
+            w->wrong += strcmp(d.tenant, rec) != 0;
+        } else if (i % 5 == 0) {
+            ib_session_memo_forget(w->m, key);
+        } else {
+            ib_session_memo_store(w->m, key, rec, strlen(rec), 0, &s);
+        }
+    }
+    apr_pool_destroy(p);
+    apr_thread_exit(t, APR_SUCCESS);
+    return NULL;
+}
+
+START_TEST(test_memo_is_safe_across_threads)
+{
+    ib_session_memo *m = ib_session_memo_create(test_pool(), 4);
+    memo_worker w[4];
+    apr_thread_t *t[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (memo_worker){m, i, 0};
+        ck_assert_int_eq(apr_thread_create(&t[i], NULL, memo_hammer, &w[i], test_pool()),
+                         APR_SUCCESS);
+    }
+    for (int i = 0; i < 4; i++) {
+        apr_status_t rv;
+        apr_thread_join(&rv, t[i]);
+        ck_assert_int_eq(w[i].wrong, 0);
+    }
+    ck_assert_uint_le(ib_session_memo_count(m), 4 * IB_MEMO_WAYS);
+}
+END_TEST
+#endif
+
+START_TEST(test_store_keys_keep_their_form)
+{
+    /* "<c>.idb:<kind>:<sha256 hex>", c = '0' + the hash's first byte & 63. */
+    const char *k = ib_store_session_key(test_pool(), "abc");
+    ck_assert_str_eq(k + 1, ".idb:s:" SHA256_ABC);
+    ck_assert_int_eq(k[0], '0' + (0xba & 0x3f));
+    ck_assert_str_eq(ib_store_pending_key(test_pool(), "") + 1, ".idb:r:" SHA256_EMPTY);
+}
+END_TEST
+
 Suite *store_suite(void)
 {
     Suite *s = suite_create("store");
@@ -621,6 +815,17 @@ Suite *store_suite(void)
     tcase_add_test(tc, test_b64_decode_accepts_max_len_with_line_breaks);
     tcase_add_test(tc, test_b64_decode_rejects_text_after_a_dash);
     tcase_add_test(tc, test_pending_decode_rejects_record_without_relay);
+    suite_add_tcase(s, tc);
+    tc = test_tcase("session-memo");
+    tcase_add_test(tc, test_memo_gives_back_every_field_for_the_same_record);
+    tcase_add_test(tc, test_memo_misses_when_the_record_bytes_change);
+    tcase_add_test(tc, test_memo_forgets_a_removed_key);
+    tcase_add_test(tc, test_memo_entry_ends_at_its_valid_until);
+    tcase_add_test(tc, test_memo_is_bounded_and_evicts_the_least_recently_used);
+#if APR_HAS_THREADS
+    tcase_add_test(tc, test_memo_is_safe_across_threads);
+#endif
+    tcase_add_test(tc, test_store_keys_keep_their_form);
     suite_add_tcase(s, tc);
     return s;
 }
