@@ -36,17 +36,15 @@ if ! command -v npm >/dev/null 2>&1; then
 fi
 # The browser tests drive Debian's headless chromium (/usr/bin/chromium)
 # with npm playwright-core, which downloads no browser of its own. The bench
-# smoke test (test_bench_smoke.py) runs wrk and mod_auth_mellon.
+# smoke test (test_bench_smoke.py) runs wrk and mod_auth_mellon. valgrind:
+# tests/fuzz/valgrind-integration.sh (and valgrind.sh), which tests/run.sh runs.
 TEST_PKGS=(
     python3-pytest python3-requests python3-lxml python3-cryptography
     python3-lasso opensaml-schemas xmltooling-schemas openssl xmlsec1
     redis-server memcached chromium wrk libapache2-mod-auth-mellon
     "${SSP_PKGS[@]}" "${NODE_PKGS[@]}"
+    valgrind
 )
-# valgrind only for IDBROKER_VALGRIND=1 (tests/fuzz/valgrind.sh, tests/run.sh).
-if [[ ${IDBROKER_VALGRIND:-0} == 1 ]]; then
-    TEST_PKGS+=(valgrind)
-fi
 # examples/demo.sh: its helper (python3 + lxml), the local IdP's key pair
 # (openssl), the IdP itself and the local OpenID Provider (Node.js).
 DEMO_PKGS=(python3 python3-lxml openssl "${SSP_PKGS[@]}" "${NODE_PKGS[@]}")

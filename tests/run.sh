@@ -14,6 +14,11 @@
 #                         IDBROKER_VALGRIND=1 (it takes ~8 minutes)
 # 6. pytest               integration tests against private httpd instances;
 #                         extra arguments go to pytest (e.g. -k metadata -x)
+# 7. tests/fuzz/asan-integration.sh  the integration tests again, with the
+#                         module built with ASan+UBSan (IDBROKER_SANITIZERS=0
+#                         skips)
+# 8. tests/fuzz/valgrind-integration.sh  a subset of them with httpd under
+#                         valgrind memcheck (IDBROKER_VALGRIND=0 skips)
 #
 # Every step runs even if one before failed, so one run shows everything;
 # the exit code is non-zero if any failed. The last line sums it up.
@@ -66,7 +71,23 @@ case $rc in
     *) ;;
 esac
 
+# The integration tests under the memory checkers (README "Fuzzing and
+# sanitizers"); any report from an httpd fails them.
+asan_it=SKIP
+if [[ ${IDBROKER_SANITIZERS:-1} != 0 ]]; then
+    asan_it=FAIL
+    echo "== integration tests under ASan+UBSan: tests/fuzz/asan-integration.sh"
+    bash tests/fuzz/asan-integration.sh && asan_it=PASS
+fi
+valgrind_it=SKIP
+if [[ ${IDBROKER_VALGRIND:-} != 0 ]]; then
+    valgrind_it=FAIL
+    echo "== integration tests under valgrind: tests/fuzz/valgrind-integration.sh"
+    bash tests/fuzz/valgrind-integration.sh && valgrind_it=PASS
+fi
+
 echo "unit: $unit, fuzz replay: $fuzz, sanitizers: $sanitizers, valgrind: $valgrind," \
-     "integration: $integration"
+     "integration: $integration, integration under ASan: $asan_it," \
+     "integration under valgrind: $valgrind_it"
 [[ $unit == PASS && $fuzz == PASS && $sanitizers != FAIL && $valgrind != FAIL \
-   && $integration == PASS ]]
+   && $integration == PASS && $asan_it != FAIL && $valgrind_it != FAIL ]]

@@ -6,14 +6,10 @@
 #
 #   bash tests/fuzz/asan.sh
 #
-# The httpd module itself is not built here: httpd is not built with ASan,
-# and an ASan-instrumented module cannot be loaded into it. Its protocol core
-# is what is tested: the same sources, in libibcore.a.
+# The httpd module built the same way, and the integration tests run against
+# it: tests/fuzz/asan-module.sh and tests/fuzz/asan-integration.sh.
 #
-# configure refuses a VPATH build while the source tree is itself configured
-# (tests/build.sh builds in place), so build-asan/ gets a copy of the build
-# inputs (tests/fuzz/mirror.sh: only what changed) and is configured in
-# place, with the sanitizer flags, once per flag change.
+# build-asan/ is a configured copy of the tree (tests/fuzz/asan-common.sh).
 #
 # Environment:
 #   IDBROKER_ASAN_DIR   build directory (default: build-asan in the repo)
@@ -25,30 +21,9 @@
 # mod_src/ are never suppressed.
 set -euo pipefail
 
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-B=${IDBROKER_ASAN_DIR:-$REPO/build-asan}
-CC_=${IDBROKER_ASAN_CC:-gcc}
-SAN="-fsanitize=address,undefined -fsanitize=float-cast-overflow -fno-sanitize-recover=all"
-CFLAGS_="-O1 -g -fno-omit-frame-pointer $SAN"
-LDFLAGS_="$SAN"
-
-fail() {
-    echo "asan: FAILED: $*" >&2
-    exit 1
-}
-
-# ---- the copy -----------------------------------------------------------------
-bash "$REPO/tests/fuzz/mirror.sh" "$B"
-
-# ---- configure (when the flags or configure changed) and build ----------------
-cd "$B"
-stamp="CC=$CC_ CFLAGS=$CFLAGS_ LDFLAGS=$LDFLAGS_"
-if [[ ! -f Makefile || configure -nt Makefile || $(cat .asan-flags 2>/dev/null) != "$stamp" ]]; then
-    echo "asan: ./configure in $B"
-    ./configure -q CC="$CC_" CFLAGS="$CFLAGS_" LDFLAGS="$LDFLAGS_" >configure.out 2>&1 \
-        || { cat configure.out; fail "./configure (see $B/config.log)"; }
-    echo "$stamp" >.asan-flags
-fi
+# shellcheck source=tests/fuzz/asan-common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/asan-common.sh"
+asan_configure
 units=$(make -s print-unit-tests)
 [[ -n $units ]] || fail "no unit test programs (is Check installed?)"
 echo "asan: make libibcore.a $units fuzz-build ($CC_, $SAN)"

@@ -19,8 +19,7 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$REPO"
 command -v valgrind >/dev/null || {
-    echo "valgrind: not installed (apt-get install valgrind; tests/deps.sh test installs it" \
-         "when IDBROKER_VALGRIND=1)" >&2
+    echo "valgrind: not installed (apt-get install valgrind; tests/deps.sh test installs it)" >&2
     exit 1
 }
 replay=1

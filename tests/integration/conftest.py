@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
 from harness import Httpd  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,6 +26,36 @@ def pytest_runtest_makereport(item, call):
     work dir (config + logs) for post-mortem."""
     rep = (yield).get_result()
     setattr(item, f"rep_{rep.when}", rep)
+
+
+@pytest.fixture(autouse=True)
+def _memcheck_reports():
+    """Under ASan/UBSan or valgrind (harness.MEMCHECK), a report written
+    while this test ran fails it, printed in full. Torn down after the test's
+    own fixtures, so the httpds they stopped have been looked at."""
+    before = len(harness.FINDINGS)
+    yield
+    if harness.MEMCHECK:
+        harness.running_memcheck_findings()
+    new = harness.FINDINGS[before:]
+    if new:
+        pytest.fail("memory error report(s) from httpd:\n" + "\n".join(new), pytrace=False)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Reports found after the last test (module and session fixtures stop
+    their httpds then) fail the run too, printed in full."""
+    if harness.MEMCHECK:
+        harness._stop_all()
+        harness.running_memcheck_findings()
+    if harness.FINDINGS:
+        tr = session.config.pluginmanager.get_plugin("terminalreporter")
+        write = tr.write_line if tr else (lambda line: print(line, file=sys.stderr))
+        write(f"{len(harness.FINDINGS)} memory error report(s) from httpd "
+              "(ASan/UBSan/valgrind):")
+        for report in harness.FINDINGS:
+            write(report)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")

@@ -27,8 +27,41 @@ BASE_MODULES = [
     "unixd", "log_config", "alias", "headers", "socache_shmcb", "env",
     "setenvif",
 ]
-TIMEOUT = 10.0
 _RUNNING: set["Httpd"] = set()
+
+# ---- memory checkers (tests/fuzz/asan-integration.sh, valgrind-integration.sh)
+# All off unless set, so a plain run starts httpd exactly as before.
+#   IDBROKER_HTTPD_PRELOAD=/path/libasan.so   httpd runs with it LD_PRELOADed
+#       (the module under test is then an ASan+UBSan build: IDBROKER_MODULE);
+#       ASan/UBSan write their reports to <workdir>/memcheck/{asan,ubsan}.PID
+#   IDBROKER_HTTPD_VALGRIND=1   httpd runs under valgrind memcheck, reports in
+#       <workdir>/memcheck/vg.PID (suppressions: tests/fuzz/valgrind.supp)
+#   IDBROKER_TIMEOUT_SCALE=N    every harness timeout times N (valgrind makes
+#       httpd start and answer ~10 times slower)
+# Any report with an error fails the run: see memcheck_findings() and
+# conftest.py.
+PRELOAD = os.environ.get("IDBROKER_HTTPD_PRELOAD", "")
+VALGRIND = os.environ.get("IDBROKER_HTTPD_VALGRIND", "0") == "1"
+MEMCHECK = bool(PRELOAD) or VALGRIND
+TIMEOUT_SCALE = float(os.environ.get("IDBROKER_TIMEOUT_SCALE") or 1)
+TIMEOUT = 10.0 * TIMEOUT_SCALE
+VALGRIND_SUPP = Path(__file__).resolve().parents[1] / "fuzz" / "valgrind.supp"
+# What makes a report an error (the rest, e.g. "WARNING: ... set address range
+# perms", is noise): ASan/UBSan's own headers, memcheck's error kinds, a crash.
+_REPORT_ERROR = re.compile(
+    r"ERROR: AddressSanitizer|runtime error:|SUMMARY: (Address|UndefinedBehavior)Sanitizer"
+    r"|^==\d+== (Invalid (read|write|free)|Conditional jump|Use of uninitialised"
+    r"|Syscall param|Mismatched free|Source and destination overlap"
+    r"|Argument '.*' of function|Process terminating with default action)"
+    r"|^==\d+== ERROR SUMMARY: [1-9]", re.M)
+# httpd's note of a child killed by a signal other than its own SIGTERM/KILL
+_CHILD_CRASH = re.compile(r"^.*AH00052: child pid \d+ exit signal (?!Terminated|Killed).*$", re.M)
+FINDINGS: list[str] = []          # every error report seen, once (conftest.py)
+_SEEN_REPORTS: set = set()        # report files, (error.log, line) pairs
+
+
+def report_has_error(text: str) -> bool:
+    return bool(_REPORT_ERROR.search(text))
 
 
 def free_port() -> int:
@@ -164,9 +197,59 @@ class Httpd:
         return self.conf
 
     def _apache(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([APACHE_BIN, "-f", str(self.conf), *args],
-                              capture_output=True, text=True, env=_env(),
+        cmd = [APACHE_BIN, "-f", str(self.conf), *args]
+        env = _env()
+        # -k stop / graceful only signal the running master (which is already
+        # checked); start and -t load the module and parse the config.
+        signals_only = args[:1] == ("-k",) and args[1:2] != ("start",)
+        if PRELOAD:
+            # children are killed at stop, so leaks would be noise: ASan's
+            # errors, not LSan's; halt_on_error ends the child at the first one
+            env["LD_PRELOAD"] = PRELOAD
+            # allow_user_segv_handler=0: httpd's own SIGSEGV handler (core
+            # dump, no report) must not replace ASan's
+            env["ASAN_OPTIONS"] = ("detect_leaks=0:abort_on_error=0:halt_on_error=1"
+                                   ":allow_user_segv_handler=0"
+                                   f":log_path={self.memcheck_dir}/asan")
+            env["UBSAN_OPTIONS"] = ("print_stacktrace=1:halt_on_error=1"
+                                    f":log_path={self.memcheck_dir}/ubsan")
+        if VALGRIND and not signals_only:
+            cmd = ["valgrind", "--tool=memcheck", "--trace-children=yes", "--vgdb=no",
+                   "--leak-check=no", "--error-exitcode=42", "--num-callers=30",
+                   f"--suppressions={VALGRIND_SUPP}",
+                   f"--log-file={self.memcheck_dir}/vg.%p", *cmd]
+        return subprocess.run(cmd, capture_output=True, text=True, env=env,
                               timeout=TIMEOUT * 3)
+
+    @property
+    def memcheck_dir(self) -> Path:
+        """Where ASan/UBSan/valgrind write reports: world-writable, as the
+        children run as www-data when we are root."""
+        d = self.workdir / "memcheck"
+        if not d.is_dir():
+            d.mkdir()
+            d.chmod(0o777)
+        return d
+
+    def memcheck_findings(self) -> list[str]:
+        """Reports with an error in memcheck_dir not returned before, each
+        as its file name and text, and children that died of a signal
+        (error.log); also added to FINDINGS."""
+        new = []
+        d = self.workdir / "memcheck"
+        for f in sorted(d.iterdir()) if d.is_dir() else ():
+            if f in _SEEN_REPORTS:
+                continue
+            text = f.read_text(errors="replace")
+            if report_has_error(text):
+                _SEEN_REPORTS.add(f)
+                new.append(f"--- {f} ---\n{text}")
+        for line in _CHILD_CRASH.findall(self.error_log()):
+            if (self.error_log_path, line) not in _SEEN_REPORTS:
+                _SEEN_REPORTS.add((self.error_log_path, line))
+                new.append(f"--- {self.error_log_path} ---\n{line}")
+        FINDINGS.extend(new)
+        return new
 
     def configtest(self) -> subprocess.CompletedProcess:
         """`apache2 -t`; stdout and stderr are captured separately."""
@@ -235,6 +318,8 @@ class Httpd:
         _reap(pid)
         self._pid = None
         _RUNNING.discard(self)
+        if MEMCHECK:
+            self.memcheck_findings()
 
     def reload(self) -> None:
         """`-k graceful`; done when a new "resuming normal operations" line
@@ -265,11 +350,17 @@ def _stop_all() -> None:
         h.stop()
 
 
+def running_memcheck_findings() -> list[str]:
+    """New error reports of the httpds still running (a child that hit an
+    error has already written it; the master may run on)."""
+    return [r for h in list(_RUNNING) for r in h.memcheck_findings()]
+
+
 def _request(method: str, url: str, session: requests.Session | None = None, **kw):
     """No redirects (tests assert on 302 + Location), a timeout, and no
     environment proxies (trust_env=False) so 127.0.0.1 is always direct."""
     kw.setdefault("allow_redirects", False)
-    kw.setdefault("timeout", 10)
+    kw.setdefault("timeout", 10 * TIMEOUT_SCALE)
     if session is not None:
         return session.request(method, url, **kw)
     with requests.Session() as s:
