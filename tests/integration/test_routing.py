@@ -200,6 +200,24 @@ def test_session_of_one_tenant_is_worthless_on_another(site):
     assert "session belongs to another tenant" in site.log()
 
 
+def test_session_of_the_primary_host_is_worthless_on_the_custom_domain(site):
+    """Same tenant, same port, another host: only the host binding refuses
+    it (tenant and port match), which no other test reaches
+    (tests/mutation/mutants/56-session-bound-to-host.patch)."""
+    s = requests.Session()
+    req, issuer = start(site, s, "4")
+    assert respond(site, s, req, issuer, site.idps["alpha"]).status_code == 303
+    cookie = s.cookies.get("idbroker_session")
+    assert cookie
+    headers = {"Cookie": f"idbroker_session={cookie}", "Accept": "application/json"}
+    home = get(site.url("4", "/portal/index.html"), headers=headers)
+    assert home.status_code == 200 and home.headers["X-Echo-Tenant"] == "alpha"
+    mark = len(site.log())
+    other = get(site.url("5", "/portal/index.html"), headers=headers)
+    assert other.status_code == 401 and other.text != PORTAL_TEXT, other.status_code
+    assert "session belongs to another tenant, host or port" in site.log()[mark:]
+
+
 def test_alpha_primary_and_custom_domain_use_their_own_apps(site):
     for ip, idp_key, scoped in (("4", "alpha", False), ("5", "alpha_cd", True)):
         s = requests.Session()
