@@ -52,12 +52,13 @@ def inclusive(out: Path, top: int) -> tuple[dict, str, int]:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--key", default="rsa2048", choices=["rsa2048", "ec256"])
+    ap.add_argument("--key", default="rsa2048", choices=["rsa2048", "ec256", "rsa", "ec"])
     ap.add_argument("--binding", default="post", choices=["post", "redirect"])
     ap.add_argument("-n", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--top", type=int, default=30)
     args = ap.parse_args()
+    args.key = {"rsa": "rsa2048", "ec": "ec256"}.get(args.key, args.key)
 
     base = workdir("callgrind-shared")
     idp = Idp(base)

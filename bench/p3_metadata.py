@@ -137,6 +137,7 @@ class Prober:
         raw = get_req(self.port, path, extra="Connection: close\r\n")
         while not self.stop.is_set():
             t0 = time.monotonic()
+            wall = time.time()
             try:
                 c = Conn(self.port)
                 st, _h, _b = c.request(raw, retry=False)
@@ -144,7 +145,7 @@ class Prober:
             except OSError:
                 st = 0
             t1 = time.monotonic()
-            self.samples.append((t0, t1 - t0, st, path))
+            self.samples.append((t0, t1 - t0, st, path, wall))
             time.sleep(0.005)
 
     def start(self):
@@ -240,12 +241,22 @@ def cycle(sp, server, want, label, timeline) -> dict:
     window = [s for s in prober.samples if w0 <= s[0] - t0 <= w1 + 0.05]
     wl = sorted(s[1] * 1000 for s in window)
     slow = [s for s in prober.samples if s[1] > 0.1]
+    # When the slow ones started (wall clock, to set beside the error log's
+    # "new copy" and "now using" lines) and what they asked for.
+    slow_lines = []
+    for s in sorted(slow)[:12]:
+        slow_lines.append(f"    slow request: started {dt.datetime.fromtimestamp(s[4]).strftime('%H:%M:%S.%f')} "
+                        f"({s[0] - t0:.2f} s), {s[1] * 1000:.0f} ms, {s[3]} -> {s[2]}")
     timeline.append(f"  {label}: httpd serving {t_up:.2f} s after 'apache2 -k start'; "
                     f"fetch {'started ' + format(w0, '.2f') + ' s' if fetch else 'none'}; "
                     f"first status page with the entity {t_force if t_force is None else round(t_force, 2)} s; "
                     f"every child has it {w1:.2f} s; request-path loads logged ('now using'): "
                     f"pids {sorted(p for p in loaded if p in children) or 'none'} of children "
                     f"{sorted(children)}")
+    timeline.extend(slow_lines)
+    if slow_lines:
+        md_lines = [l for l in sp.httpd.error_log().splitlines() if "idp-metadata" in l]
+        timeline.extend("    log: " + l[:200] for l in md_lines[-8:])
     return {"t_up": t_up, "t_force": t_force, "t_all": t_all, "fetches": len(fetch),
             "rss_before": rss_before, "rss_after": rss_after, "pids": pids,
             "lat_all": sorted(lat), "lat_window": wl, "n_window": len(window),

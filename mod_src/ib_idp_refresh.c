@@ -112,6 +112,11 @@ static apr_status_t watchdog_tick(int state, void *data, apr_pool_t *pool)
     refresher *w = data;
     apr_time_t now = ib_now();
     if (state == AP_WATCHDOG_STATE_STARTING) {
+        /* This thread (our watchdog instance's own) fetches, checks and
+         * parses metadata copies and builds what a new view needs: all of
+         * it background work, which request threads should not wait behind
+         * on a busy machine. */
+        ib_idp_source_lower_priority();
         /* The pool httpd passes is cleared between calls: keep state in one
          * of our own, with its own allocator (only this thread uses it). */
         apr_allocator_t *allocator;

@@ -15,6 +15,7 @@
 #include <mod_auth.h>
 
 #include "core/ib_clock.h"
+#include "core/ib_idp_source.h"
 #include "ib_authn.h"
 #include "ib_config.h"
 #include "ib_handlers.h"
@@ -28,6 +29,14 @@ static int ib_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
     ib_cache_pre_config(pconf);
     ib_config_pre_config(pconf);
     return OK;
+}
+
+/* ib_idp_source's hook for a new view: its LassoServers, built in the
+ * thread that parsed it, the sign-in start's before the view goes in force
+ * (quick), the logout one after. */
+static void prepare_lasso(void *sp, const ib_idp *view, apr_time_t now, int in_force)
+{
+    ib_saml_sp_prepare(sp, view, now, in_force ? IB_SAML_PREPARE_FULL : IB_SAML_PREPARE_START);
 }
 
 static int ib_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
@@ -65,6 +74,15 @@ static int ib_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
     if (rc != OK) {
         return rc;
     }
+    /* Set after the sources' first parse here: the parent serves no
+     * request, the children build their own servers (ib_child_init). */
+    for (int i = 0; i < sc->reg->apps->nelts; i++) {
+        const ib_app *app = APR_ARRAY_IDX(sc->reg->apps, i, const ib_app *);
+        if (app->md_source != NULL && app->oidc == NULL) {
+            app->md_source->prepare = prepare_lasso;
+            app->md_source->prepare_baton = ib_saml_sp_for(sc, app);
+        }
+    }
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
                  "mod_auth_idbroker: %d tenant(s), %d SAML app(s) configured",
                  sc->reg->tenants->nelts, sc->reg->apps->nelts);
@@ -82,7 +100,18 @@ static void ib_child_init(apr_pool_t *p, server_rec *s)
     /* The copy of each IdP metadata source in force now is parsed here, not
      * by this child's first request (the view inherited from the parent may
      * be older than the backing file). */
-    ib_idp_refresh_child_init(p, s, ib_server_conf_get(s));
+    ib_server_conf *sc = ib_server_conf_get(s);
+    ib_idp_refresh_child_init(p, s, sc);
+    /* And the sign-in start's LassoServers of each app's view in force
+     * (about a millisecond each), which the first sign-ins of this child
+     * must not wait for. */
+    for (int i = 0; i < sc->reg->apps->nelts; i++) {
+        const ib_app *app = APR_ARRAY_IDX(sc->reg->apps, i, const ib_app *);
+        if (app->oidc == NULL) {
+            ib_saml_sp_prepare(ib_saml_sp_for(sc, app), ib_app_idp(app), ib_now(),
+                               IB_SAML_PREPARE_START);
+        }
+    }
 }
 
 /* httpd unloads and reloads every module between its two config passes and

@@ -6,6 +6,11 @@
 #include <apr_strings.h>
 #include <apr_thread_proc.h>
 #include <openssl/evp.h>
+#ifdef __linux__
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "ib_idp_source.h"
 
@@ -193,6 +198,9 @@ static const char *parse_job(md_job *job, const ib_idp **view)
         return apr_psprintf(p, "%s: %s", src->path, err);
     }
     *view = ib_idp_view_make(p, app, md, src->path, job->now);
+    if (src->prepare != NULL) {
+        src->prepare(src->prepare_baton, *view, job->now, 0);
+    }
     return NULL;
 }
 
@@ -229,17 +237,37 @@ const char *ib_idp_source_sync(const ib_app *app, apr_time_t now, int *changed)
     }
     lock(src);
     md_job *job = begin_locked(app, now);
+    /* Counted as a parse, so requests polling meanwhile (they see the same
+     * new file: the watchdog just wrote it) start no second one. */
+    src->parsing += job != NULL;
     unlock(src);
     if (job == NULL) {
         return NULL;
     }
     /* Requests keep reading the view in force while this parses. */
     const ib_idp *view;
+    apr_time_t job_now = job->now;    /* job's pool may go in finish_locked */
     const char *err = parse_job(job, &view);
     lock(src);
     const char *refused = finish_locked(job, view, err, changed);
+    src->parsing--;
+    int in_force = view != NULL && src->view == view;
     unlock(src);
+    if (in_force && src->prepare != NULL) {
+        src->prepare(src->prepare_baton, view, job_now, 1);
+    }
     return refused;
+}
+
+void ib_idp_source_lower_priority(void)
+{
+#ifdef __linux__
+    /* On Linux, nice values are per thread. Never raised again: that would
+     * take a privilege the children do not have. */
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), IB_IDP_PARSE_NICE) != 0) {
+        return;    /* best effort: the parse only competes on equal terms */
+    }
+#endif
 }
 
 #if APR_HAS_THREADS
@@ -247,17 +275,24 @@ static void *APR_THREAD_FUNC parse_in_background(apr_thread_t *thread, void *dat
 {
     md_job *job = data;
     ib_idp_source *src = job->app->md_source;
+    ib_idp_source_lower_priority();
     const ib_idp *view;
+    apr_time_t job_now = job->now;    /* job's pool may go in finish_locked */
     const char *err = parse_job(job, &view);
     lock(src);
     int changed = 0;
     const char *refused = finish_locked(job, view, err, &changed);
-    src->parsing = 0;
+    src->parsing--;
     src->report_changed |= changed;
     if (refused != NULL) {
         src->report_error = refused;
     }
+    int in_force = view != NULL && src->view == view;
     unlock(src);
+    /* A view in force stays allocated for the life of the process. */
+    if (in_force && src->prepare != NULL) {
+        src->prepare(src->prepare_baton, view, job_now, 1);
+    }
     /* A plain return ends the detached thread as apr_thread_exit would
      * (APR 1.7: exit value unread, no pool destroyed), but unwinds this
      * frame: pthread_exit would leave its ASan redzones poisoned under the
@@ -286,7 +321,7 @@ const char *ib_idp_source_poll(const ib_app *app, apr_time_t now, int *changed)
         if (job != NULL
             && apr_thread_create(&thread, src->thread_attr, parse_in_background, job,
                                  src->thread_pool) == APR_SUCCESS) {
-            src->parsing = 1;
+            src->parsing++;
             job = NULL;
         } else if (job != NULL) {
             src->tried_any = 0;    /* no thread: the next request tries again */

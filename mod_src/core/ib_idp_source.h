@@ -42,11 +42,18 @@ struct ib_idp_source {
     int tried_any;
     unsigned attempts;            /* looks at a new copy begun; the latest wins */
     const char *last_error;
-    int parsing;                  /* a background parse is running */
+    int parsing;                  /* parses running (background or sync) */
     int report_changed;           /* its outcome, for the next ib_idp_source_poll */
     const char *report_error;
     apr_pool_t *thread_pool;      /* background parse threads (NULL: none) */
     apr_threadattr_t *thread_attr;
+
+    /* Called (when set) in the thread that parsed a new view, without the
+     * lock: with in_force 0 before the view is put in force, with 1 after
+     * (only if it went in force). The SAML side builds the objects requests
+     * on that view will use, so none waits for that. */
+    void (*prepare)(void *baton, const ib_idp *view, apr_time_t now, int in_force);
+    void *prepare_baton;
 };
 
 /* Prepares the source for requests: for a URL, the backing and state files
@@ -71,6 +78,15 @@ const char *ib_idp_source_sync(const ib_app *app, apr_time_t now, int *changed);
  * parse that finished since the previous poll (as ib_idp_source_sync does
  * for its own). Without threads (or a lock) it is ib_idp_source_sync. */
 const char *ib_idp_source_poll(const ib_app *app, apr_time_t now, int *changed);
+
+/* Lowers the calling thread's CPU priority to nice IB_IDP_PARSE_NICE for
+ * good: for threads that only parse metadata and build what a new view
+ * needs (the background parse threads, the refresh watchdog), so that on a
+ * busy machine request threads run first and none waits behind a parse of
+ * a large aggregate. Linux only (nice is per thread there); elsewhere a
+ * no-op. */
+#define IB_IDP_PARSE_NICE 10
+void ib_idp_source_lower_priority(void);
 
 /* The view made from the pinned settings plus (optionally) metadata. */
 const ib_idp *ib_idp_view_make(apr_pool_t *p, const ib_app *app, const ib_idp_md *md,

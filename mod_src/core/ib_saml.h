@@ -15,12 +15,29 @@
 const char *ib_saml_library_init(void);
 
 /* The lasso side of one app: a small pool of LassoServer objects, each used
- * by one thread at a time, rebuilt when the signing key or the set of valid
- * IdP certificates changes (so a rotation needs no reload). Building one
- * costs tens of milliseconds, so they are kept, never made per request. */
+ * by one thread at a time, rebuilt when the IdP view, the signing key or
+ * the set of valid IdP certificates changes (so a rotation needs no
+ * reload). They are kept, never made per request, and built ahead
+ * (ib_saml_sp_prepare). */
 typedef struct ib_saml_sp ib_saml_sp;
 
 ib_saml_sp *ib_saml_sp_make(apr_pool_t *p, const ib_app *app);
+
+/* Builds ahead the LassoServers that requests on `view` will take, so that
+ * none builds one: IB_SAML_PREPARE_START the sign-in start's (keyless, about
+ * a millisecond each: as many as the pool holds for the view in force, 1 to
+ * IB_SAML_PREPARE_MAX), IB_SAML_PREPARE_FULL one for logout once this
+ * process has had a logout (lasso loads the system CA bundle for each
+ * KeyDescriptor of a full server, 50-100 ms each on 2 cores). At child_init
+ * the start servers of the view in force; in the thread that parsed a new
+ * view, its start servers before it goes in force and the logout one after
+ * (so the swap waits for nothing slow). Servers for a view not yet in force
+ * stay pooled until it is. Thread-safe; failures are left for the requests
+ * to report. */
+#define IB_SAML_PREPARE_MAX 4
+#define IB_SAML_PREPARE_START 1
+#define IB_SAML_PREPARE_FULL 2
+void ib_saml_sp_prepare(ib_saml_sp *sp, const ib_idp *view, apr_time_t now, int what);
 
 typedef struct ib_authn_request {
     const char *request_id;    /* the AuthnRequest ID (InResponseTo later) */
@@ -30,16 +47,18 @@ typedef struct ib_authn_request {
 } ib_authn_request;
 
 /* A config-time check of the app's SP keys against what can sign its
- * AuthnRequests: lasso makes XML signatures (HTTP-POST) with RSA keys only,
- * while HTTP-Redirect requests are signed here with RSA or EC keys. Returns
- * NULL or a message for the operator. */
+ * AuthnRequests: XML signatures (HTTP-POST) are made with RSA keys only,
+ * while HTTP-Redirect requests are signed with RSA or EC keys. Returns NULL
+ * or a message for the operator. */
 const char *ib_saml_sp_key_check(apr_pool_t *p, const ib_app *app);
 
-/* Builds an AuthnRequest to the app's IdP, signed with the key active at
- * `now` when the tenant signs requests: HTTP-POST with an XML signature made
- * by lasso (RSA), HTTP-Redirect with a query-string signature made here with
- * OpenSSL (RSA-SHA256, or ECDSA with r || s as XML Signature defines it). acs_url is the ACS on the host the
- * user arrived on (AREQ-5); relay_state is our opaque handle (AREQ-8). */
+/* Builds an AuthnRequest to the app's IdP (lasso makes the message, always
+ * unsigned), signed with the key active at `now` when the tenant signs
+ * requests: HTTP-POST with an XML signature in lasso's form made by xmlsec
+ * (RSA-SHA256), HTTP-Redirect with a query-string signature made with
+ * OpenSSL (RSA-SHA256, or ECDSA with r || s as XML Signature defines it),
+ * both with keys loaded once. acs_url is the ACS on the host the user
+ * arrived on (AREQ-5); relay_state is our opaque handle (AREQ-8). */
 const char *ib_saml_authn_request(apr_pool_t *p, ib_saml_sp *sp, apr_time_t now,
                                   const char *acs_url, const char *relay_state,
                                   ib_authn_request *out);

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <xmlsec/crypto.h>
 #include <xmlsec/openssl/evp.h>
+#include <xmlsec/templates.h>
 #include <xmlsec/xmldsig.h>
 #include <xmlsec/xmlsec.h>
 
@@ -276,5 +277,73 @@ const char *ib_dsig_verify_with_x509(apr_pool_t *p, xmlNodePtr sig, const ib_cer
     }
     xmlSecDSigCtxDestroy(ctx);
     (void)p;
+    return err;
+}
+
+/* ---- signing with a key loaded once ------------------------------------ */
+
+xmlSecKeyPtr ib_dsig_signing_key(apr_pool_t *p, const ib_sp_key *k)
+{
+    const char *key_pem = ib_pem_of_key(p, k->pkey);
+    const char *cert_pem = ib_pem_of_cert(p, k->cert->x509);
+    if (key_pem == NULL || cert_pem == NULL) {
+        return NULL;
+    }
+    xmlSecKeyPtr key = xmlSecCryptoAppKeyLoadMemory((const xmlSecByte *)key_pem,
+                                                    (xmlSecSize)strlen(key_pem),
+                                                    xmlSecKeyDataFormatPem, NULL, NULL, NULL);
+    if (key != NULL
+        && xmlSecCryptoAppKeyCertLoadMemory(key, (const xmlSecByte *)cert_pem,
+                                            (xmlSecSize)strlen(cert_pem),
+                                            xmlSecKeyDataFormatPem) < 0) {
+        xmlSecKeyDestroy(key);
+        key = NULL;
+    }
+    return key;
+}
+
+const char *ib_dsig_sign_enveloped(xmlNodePtr root, xmlNodePtr after, xmlSecKeyPtr key)
+{
+    xmlAttrPtr id_attr = xmlHasProp(root, (const xmlChar *)"ID");
+    xmlChar *id = id_attr ? xmlNodeListGetString(root->doc, id_attr->children, 1) : NULL;
+    if (id == NULL || root->doc == NULL || after == NULL || after->parent != root) {
+        xmlFree(id);
+        return "the element to sign has no ID, document or Issuer";
+    }
+    const char *err = NULL;
+    xmlChar *uri = xmlStrncatNew((const xmlChar *)"#", id, -1);
+    xmlNodePtr sig = xmlSecTmplSignatureCreate(root->doc, xmlSecTransformExclC14NId,
+                                               xmlSecTransformRsaSha256Id, NULL);
+    xmlNodePtr ref = sig ? xmlSecTmplSignatureAddReference(sig, xmlSecTransformSha256Id, NULL,
+                                                           uri, NULL) : NULL;
+    xmlNodePtr key_info = sig ? xmlSecTmplSignatureEnsureKeyInfo(sig, NULL) : NULL;
+    if (ref == NULL || key_info == NULL
+        || xmlSecTmplReferenceAddTransform(ref, xmlSecTransformEnvelopedId) == NULL
+        || xmlSecTmplReferenceAddTransform(ref, xmlSecTransformExclC14NId) == NULL
+        || xmlSecTmplKeyInfoAddX509Data(key_info) == NULL) {
+        err = "xmlsec could not make the signature template";
+        xmlFreeNode(sig);
+        sig = NULL;
+    }
+    if (err == NULL) {
+        xmlAddNextSibling(after, sig);
+        if (xmlGetID(root->doc, id) == NULL) {
+            xmlAddID(NULL, root->doc, id, id_attr);
+        }
+    }
+    xmlSecDSigCtxPtr ctx = err == NULL ? xmlSecDSigCtxCreate(NULL) : NULL;
+    if (err == NULL && ctx == NULL) {
+        err = "xmlsec could not make a signature context";
+    }
+    if (ctx != NULL) {
+        ctx->signKey = key;
+        if (xmlSecDSigCtxSign(ctx, sig) < 0 || ctx->status != xmlSecDSigStatusSucceeded) {
+            err = "xmlsec could not sign";
+        }
+        ctx->signKey = NULL;     /* the caller's: not destroyed with the context */
+        xmlSecDSigCtxDestroy(ctx);
+    }
+    xmlFree(uri);
+    xmlFree(id);
     return err;
 }

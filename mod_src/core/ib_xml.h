@@ -5,6 +5,7 @@
 
 #include <apr_pools.h>
 #include <libxml/tree.h>
+#include <xmlsec/keys.h>
 
 #include "ib_keys.h"
 
@@ -47,5 +48,21 @@ const char *ib_dsig_verify_with_cert(apr_pool_t *p, xmlNodePtr sig, const char *
  * Responses, where decoding the certificate per signature would cost about
  * as much as the signature itself. */
 const char *ib_dsig_verify_with_x509(apr_pool_t *p, xmlNodePtr sig, const ib_cert *cert);
+
+/* An xmlsec signing key: the private key of k with its certificate (for
+ * the KeyInfo), as lasso loads one (xmlSecCryptoAppKeyLoadMemory and
+ * xmlSecCryptoAppKeyCertLoadMemory). The caller owns it (xmlSecKeyDestroy).
+ * NULL when xmlsec refuses it. */
+xmlSecKeyPtr ib_dsig_signing_key(apr_pool_t *p, const ib_sp_key *k);
+
+/* Signs root with an enveloped XML signature as lasso makes one for a SAML
+ * message: exclusive c14n, RSA-SHA256, one Reference to root's ID with the
+ * enveloped-signature and exclusive c14n transforms, SHA-256 digest, the
+ * key's certificate in KeyInfo; the Signature goes right after `after` (a
+ * child of root: SAML puts it after the Issuer). key stays the caller's and
+ * is used as is, not copied (xmlsec's copy of a key copies its certificate,
+ * an X509_dup costing a quarter of an RSA-2048 signature); it must not be
+ * in use by another thread meanwhile. Returns NULL or why it failed. */
+const char *ib_dsig_sign_enveloped(xmlNodePtr root, xmlNodePtr after, xmlSecKeyPtr key);
 
 #endif

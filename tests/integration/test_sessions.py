@@ -416,6 +416,9 @@ def test_redirect_binding_request_is_signed_over_the_query(sp, s):
     assert names == ["SAMLRequest", "RelayState", "SigAlg", "Signature"], names
     signed, _, sig_part = query.partition("&Signature=")
     assert "&" not in sig_part
+    # upper-case percent-encoding only: clients that normalise "%3a" to "%3A"
+    # (python-requests) must not change the octets the IdP verifies
+    assert not re.search(r"%([a-f][0-9a-fA-F]|[0-9A-F][a-f])", query), query
     params = dict(parse_qsl(query))
     assert params["SigAlg"] == RSA_SHA256
     assert params["RelayState"] == req.relay_state
