@@ -194,6 +194,11 @@ static int trusted(const ib_audit_conf *ac, apr_sockaddr_t *sa)
     return 0;
 }
 
+int ib_audit_peer_is_trusted_proxy(request_rec *r)
+{
+    return trusted(ib_server_conf_get(r->server)->audit, r->connection->client_addr);
+}
+
 /* One X-Forwarded-For element as an address: "192.0.2.1", "2001:db8::1",
  * "[2001:db8::1]:443" or "192.0.2.1:8080"; NULL when it is none (never a
  * DNS lookup: only numeric addresses are accepted). */
@@ -259,77 +264,6 @@ const char *ib_audit_client_ip(request_rec *r)
         }
     }
     return client == c->client_addr ? c->client_ip : addr_text(r->pool, client);
-}
-
-/* ---- the host a trusted proxy was asked for --------------------------------- */
-
-/* 1 when an app's SP base URL or hand-off portal is on host:port (0: none). */
-static int serves(const ib_registry *reg, const char *host, apr_port_t port)
-{
-    if (reg == NULL) {
-        return 0;
-    }
-    const apr_array_header_t *apps = ib_registry_apps_on_host(reg, host);
-    for (int i = 0; apps && i < apps->nelts; i++) {
-        if (ib_app_port_matches(APR_ARRAY_IDX(apps, i, const ib_app *), port)) {
-            return 1;
-        }
-    }
-    apps = ib_registry_apps_on_portal_host(reg, host);
-    for (int i = 0; apps && i < apps->nelts; i++) {
-        if (ib_base_port_matches(&APR_ARRAY_IDX(apps, i, const ib_app *)->portal, port)) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-/* Behind a TLS-terminating proxy with ProxyPreserveHost Off (httpd's
- * default), the Host header names the backend (127.0.0.1:8080), so no app's
- * SP base URL matches the request and sign-in "is not configured". A proxy
- * listed in IdBrokerTrustedProxy says the Host it was asked for in
- * X-Forwarded-Host (mod_proxy_http, nginx, HAProxy); its right-most element
- * is the one the nearest proxy added, so a client cannot choose it. The
- * request is then served as with ProxyPreserveHost On: r->hostname and the
- * port come from there (the Host header itself is left as sent), but only
- * when an app serves that host and port, so other sites of this httpd keep
- * their view. From anyone else the header is ignored. */
-static int forwarded_host(request_rec *r)
-{
-    const char *xfh = apr_table_get(r->headers_in, "X-Forwarded-Host");
-    if (xfh == NULL || !trusted(ib_server_conf_get(r->server)->audit,
-                                r->connection->client_addr)) {
-        return DECLINED;
-    }
-    const char *last = strrchr(xfh, ',');
-    last = last ? last + 1 : xfh;
-    while (apr_isspace(*last)) {
-        last++;
-    }
-    char *value = apr_pstrdup(r->pool, last), *host = NULL, *scope = NULL;
-    for (char *end = value + strlen(value); end > value && apr_isspace(end[-1]); ) {
-        *--end = '\0';
-    }
-    apr_port_t port = 0;
-    int ok = *value != '\0' && apr_parse_addr_port(&host, &scope, &port, value, r->pool)
-                                == APR_SUCCESS && host != NULL && scope == NULL;
-    for (const char *c = host; ok && *c; c++) {
-        ok = apr_isalnum(*c) || *c == '.' || *c == '-' || *c == ':';
-    }
-    if (!ok) {
-        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "X-Forwarded-Host '%s' of a trusted "
-                      "proxy is not HOST[:PORT]; the Host header is used",
-                      ap_escape_logitem(r->pool, value));
-        return DECLINED;
-    }
-    ap_str_tolower(host);
-    if (!serves(ib_server_conf_get(r->server)->reg, host, port)) {
-        return DECLINED;        /* not an SP or portal host: httpd's view stays */
-    }
-    r->hostname = host;
-    r->parsed_uri.port_str = port ? apr_itoa(r->pool, port) : NULL;
-    r->parsed_uri.port = port ? port : ap_default_port(r);
-    return DECLINED;
 }
 
 /* ---- one line per attempt ---------------------------------------------------- */
@@ -509,6 +443,5 @@ static int audit_log_transaction(request_rec *r)
 void ib_audit_register_hooks(apr_pool_t *p)
 {
     ap_hook_open_logs(audit_open_logs, NULL, NULL, APR_HOOK_MIDDLE);
-    ap_hook_post_read_request(forwarded_host, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_log_transaction(audit_log_transaction, NULL, NULL, APR_HOOK_MIDDLE);
 }

@@ -20,10 +20,11 @@ const char *ib_audit_cmd_log(cmd_parms *cmd, void *mconfig, const char *target,
                              const char *option);
 const char *ib_audit_cmd_trusted_proxy(cmd_parms *cmd, void *mconfig, const char *arg);
 
-/* open_logs (the parent opens the file or pipe), log_transaction, and
- * post_read_request: a trusted proxy's X-Forwarded-Host is the request's
- * host and port (ProxyPreserveHost Off behind a TLS terminator). */
+/* open_logs (the parent opens the file or pipe) and log_transaction. */
 void ib_audit_register_hooks(apr_pool_t *p);
+
+/* 1 when the connection's peer is listed in IdBrokerTrustedProxy. */
+int ib_audit_peer_is_trusted_proxy(request_rec *r);
 
 /* An event of ib_log_event. Details (ib_audit_outcome_is_detail) are skipped. */
 void ib_audit_event(request_rec *r, const char *txid, const char *event, const char *outcome,

@@ -22,6 +22,7 @@
 #include "ib_idp_refresh.h"
 #include "ib_oidc_glue.h"
 #include "ib_monitor.h"
+#include "ib_proxy.h"
 
 
 static int ib_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
@@ -142,6 +143,7 @@ static void ib_register_hooks(apr_pool_t *p)
     ap_hook_handler(ib_handle_status, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(ib_handle_signin_choice, NULL, NULL, APR_HOOK_MIDDLE);
     ib_audit_register_hooks(p);    /* IdBrokerAuditLog: open_logs, log_transaction */
+    ib_proxy_register_hooks(p);    /* a trusted proxy's X-Forwarded-Host */
 }
 
 AP_DECLARE_MODULE(auth_idbroker) = {
