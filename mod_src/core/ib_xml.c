@@ -168,20 +168,20 @@ static const char *register_parent_id(xmlNodePtr parent)
     return known == NULL || known == id ? NULL : "the signed element's ID occurs twice";
 }
 
-const char *ib_dsig_verify_with_cert(apr_pool_t *p, xmlNodePtr sig, const char *cert_pem)
+/* Verifies sig with key and nothing else (KeyInfo in the document is never
+ * read: the key is set before verifying); takes the key over. */
+static const char *verify_with_key(xmlNodePtr sig, xmlSecKeyPtr key)
 {
     const char *err = register_parent_id(sig->parent);
-    if (err != NULL) {
-        return err;
-    }
-    xmlSecDSigCtxPtr ctx = xmlSecDSigCtxCreate(NULL);
+    xmlSecDSigCtxPtr ctx = err == NULL ? xmlSecDSigCtxCreate(NULL) : NULL;
     if (ctx == NULL) {
-        return "xmlsec could not make a signature context";
+        if (key != NULL) {
+            xmlSecKeyDestroy(key);
+        }
+        return err ? err : "xmlsec could not make a signature context";
     }
     ctx->enabledReferenceUris = xmlSecTransformUriTypeSameDocument;
-    ctx->signKey = xmlSecCryptoAppKeyLoadMemory((const xmlSecByte *)cert_pem,
-                                                (xmlSecSize)strlen(cert_pem),
-                                                xmlSecKeyDataFormatCertPem, NULL, NULL, NULL);
+    ctx->signKey = key;
     if (ctx->signKey == NULL) {
         err = "xmlsec could not use the pinned certificate's key";
     } else if (xmlSecDSigCtxVerify(ctx, sig) < 0) {
@@ -190,8 +190,19 @@ const char *ib_dsig_verify_with_cert(apr_pool_t *p, xmlNodePtr sig, const char *
         err = "the signature does not verify with the pinned certificate";
     }
     xmlSecDSigCtxDestroy(ctx);
-    (void)p;
     return err;
+}
+
+const char *ib_dsig_verify_with_cert(apr_pool_t *p, xmlNodePtr sig, const char *cert_pem)
+{
+    (void)p;
+    if (cert_pem == NULL) {
+        return verify_with_key(sig, NULL);
+    }
+    return verify_with_key(sig, xmlSecCryptoAppKeyLoadMemory((const xmlSecByte *)cert_pem,
+                                                             (xmlSecSize)strlen(cert_pem),
+                                                             xmlSecKeyDataFormatCertPem,
+                                                             NULL, NULL, NULL));
 }
 
 /* ---- verification keys, made once per certificate per process ---------- */
@@ -257,27 +268,8 @@ static xmlSecKeyPtr verify_key_for(const ib_cert *cert)
 
 const char *ib_dsig_verify_with_x509(apr_pool_t *p, xmlNodePtr sig, const ib_cert *cert)
 {
-    const char *err = register_parent_id(sig->parent);
-    if (err != NULL) {
-        return err;
-    }
-    xmlSecDSigCtxPtr ctx = xmlSecDSigCtxCreate(NULL);
-    if (ctx == NULL) {
-        return "xmlsec could not make a signature context";
-    }
-    ctx->enabledReferenceUris = xmlSecTransformUriTypeSameDocument;
-    /* Set before verifying, so KeyInfo in the document is never read. */
-    ctx->signKey = verify_key_for(cert);
-    if (ctx->signKey == NULL) {
-        err = "xmlsec could not use the pinned certificate's key";
-    } else if (xmlSecDSigCtxVerify(ctx, sig) < 0) {
-        err = "the signature could not be processed";
-    } else if (ctx->status != xmlSecDSigStatusSucceeded) {
-        err = "the signature does not verify with the pinned certificate";
-    }
-    xmlSecDSigCtxDestroy(ctx);
     (void)p;
-    return err;
+    return verify_with_key(sig, verify_key_for(cert));
 }
 
 /* ---- signing with a key loaded once ------------------------------------ */
