@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -179,6 +180,21 @@ def test_handoff_handle_refused_in_another_browser(site):
     assert r.status_code == 403
     txid_logged(site, r, "state cookie is missing or wrong")
     assert "idbroker_session" not in r.headers.get("Set-Cookie", "")
+
+
+def test_handoff_handle_expires_after_60_seconds(site):
+    """A handle in a URL may leak (history, Referer, logs): it is worth
+    something for 60 s at most, even to the browser it was made for."""
+    s, handoff = handed_off_sign_in(site, "2")
+    time.sleep(61)
+    r = get(handoff, session=s)
+    assert r.status_code == 403
+    assert "idbroker_session" not in r.headers.get("Set-Cookie", "")
+    # the store drops the entry at its expiry; the module's own check of the
+    # record's time stands behind it
+    txid_logged(site, r, "hand-off handle")
+    assert get(site.url("2", "/portal/index.html"), session=s,
+               headers={"Accept": "application/json"}).status_code == 401
 
 
 @pytest.mark.parametrize("handle", ["", "zz", "0" * 64, secrets.token_hex(32),
