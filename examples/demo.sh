@@ -349,20 +349,27 @@ idp_pid() {
     echo "$pid"
 }
 
-# Stop the local IdP: php -S and its PHP_CLI_SERVER_WORKERS children, which
-# all share its process group (it was started under setsid).
-stop_idp() {
-    local pid i sig
-    pid=$(idp_pid) || { rm -f -- "$IDP_PIDFILE"; return 1; }
+# Stop a process group started under setsid (its leader PID and every
+# member), TERM first, then KILL; say so if a signal was not enough.
+stop_group() {
+    local pid=$1 what=$2 i sig
     for sig in TERM KILL; do
         kill "-$sig" -- "-$pid" 2>/dev/null || true
         for ((i = 0; i < TIMEOUT * 10; i++)); do
             [[ -z "$(group_members "$pid")" ]] && break 2
             sleep 0.1
         done
-        echo "demo: the IdP (php, pid $pid) did not stop on SIG$sig" >&2
+        echo "demo: $what (pid $pid) did not stop on SIG$sig" >&2
     done
     await_reaped "$pid"
+}
+
+# Stop the local IdP: php -S and its PHP_CLI_SERVER_WORKERS children, which
+# all share its process group (it was started under setsid).
+stop_idp() {
+    local pid
+    pid=$(idp_pid) || { rm -f -- "$IDP_PIDFILE"; return 1; }
+    stop_group "$pid" "the IdP (php)"
     rm -f -- "$IDP_PIDFILE"
     return 0
 }
@@ -380,17 +387,9 @@ op_pid() {
 
 # Stop the local OpenID Provider (one node process, in a session of its own).
 stop_op() {
-    local pid i sig
+    local pid
     pid=$(op_pid) || { rm -f -- "$OP_PIDFILE"; return 1; }
-    for sig in TERM KILL; do
-        kill "-$sig" -- "-$pid" 2>/dev/null || true
-        for ((i = 0; i < TIMEOUT * 10; i++)); do
-            [[ -z "$(group_members "$pid")" ]] && break 2
-            sleep 0.1
-        done
-        echo "demo: the OpenID Provider (node, pid $pid) did not stop on SIG$sig" >&2
-    done
-    await_reaped "$pid"
+    stop_group "$pid" "the OpenID Provider (node)"
     rm -f -- "$OP_PIDFILE"
     return 0
 }

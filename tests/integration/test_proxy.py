@@ -132,6 +132,7 @@ class Deployment:
         portal.mkdir(mode=0o755)
         (portal / "index.html").write_text(PORTAL_TEXT)
         (portal / "index.html").chmod(0o644)
+        (self.back.htdocs / "open").mkdir(mode=0o755)     # another site's directory
         (self.back.htdocs / "bye.html").write_text("signed out\n")
         (self.back.htdocs / "bye.html").chmod(0o644)
         self.back.write_config("IdBrokerAuditLog logs/audit.log\n"
@@ -296,6 +297,20 @@ def test_client_cannot_choose_the_forwarded_host(off):
     assert r.status_code == 200, r.text
     assert etree.fromstring(r.content).get("entityID") == off.public
     assert "evil.example.test" not in r.text
+
+
+def test_forwarded_host_of_no_app_leaves_the_request_alone(off):
+    """Even from a trusted proxy, X-Forwarded-Host changes the request's host
+    only when a tenant app serves that host and port: another site on the same
+    httpd keeps httpd's view (here: mod_dir's trailing-slash redirect, which
+    names the request's host)."""
+    r = get(f"{off.internal}/open", headers={"X-Forwarded-Host": "other.example.test:8443"})
+    assert r.status_code == 301, (r.status_code, r.text[:300])
+    assert r.headers["Location"] == f"{off.internal}/open/", r.headers["Location"]
+    # the control: the public host of the app is taken from the same header
+    r = get(f"{off.internal}/open", headers={"X-Forwarded-Host": f"127.0.0.1:{off.front.port}"})
+    assert r.status_code == 301
+    assert urlsplit(r.headers["Location"]).netloc == f"127.0.0.1:{off.front.port}", r.headers
 
 
 # ------------------------------------------------------------ ProxyPreserveHost On
