@@ -35,7 +35,7 @@ int ib_handle_status(request_rec *r)
     const ib_registry *reg = ib_server_conf_get(r->server)->reg;
     /* Show the IdP metadata copy on disk now, as the next sign-in would. */
     for (int i = 0; i < reg->apps->nelts; i++) {
-        ib_idp_sync_for_request(r, APR_ARRAY_IDX(reg->apps, i, const ib_app *));
+        ib_idp_settle_for_status(r, APR_ARRAY_IDX(reg->apps, i, const ib_app *));
     }
     const cJSON *doc = ib_status_json(r->pool, reg, ib_now());
     int json = ib_status_wants_json(r->args, apr_table_get(r->headers_in, "Accept"));

@@ -207,15 +207,8 @@ int ib_idp_refresh_post_config(apr_pool_t *pconf, server_rec *s, ib_server_conf 
     return OK;
 }
 
-void ib_idp_sync_for_request(request_rec *r, const ib_app *app)
+static void log_poll(request_rec *r, const ib_app *app, const char *err, int changed)
 {
-    if (app == NULL || app->md_source == NULL) {
-        return;
-    }
-    int changed = 0;
-    /* Never waits: a new copy is parsed in the background while this
-     * request uses the view in force (what finished since is logged here). */
-    const char *err = ib_idp_source_poll(app, ib_now(), &changed);
     if (err != NULL) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "mod_auth_idbroker: idp-metadata %s: "
                       "copy refused, the one in force stays: %s", app_label(r->pool, app), err);
@@ -225,6 +218,30 @@ void ib_idp_sync_for_request(request_rec *r, const ib_app *app)
                       "now using %s (%d certificate(s))", app_label(r->pool, app), v->from,
                       v->certs->nelts);
     }
+}
+
+void ib_idp_sync_for_request(request_rec *r, const ib_app *app)
+{
+    if (app == NULL || app->md_source == NULL) {
+        return;
+    }
+    int changed = 0;
+    /* Never waits: a new copy is parsed in the background while this
+     * request uses the view in force (what finished since is logged here). */
+    const char *err = ib_idp_source_poll(app, ib_now(), &changed);
+    log_poll(r, app, err, changed);
+}
+
+void ib_idp_settle_for_status(request_rec *r, const ib_app *app)
+{
+    if (app == NULL || app->md_source == NULL) {
+        return;
+    }
+    int changed = 0;
+    /* The operator asked what is in force: wait for a parse under way
+     * rather than show the copy it is about to replace. */
+    const char *err = ib_idp_source_settle(app, ib_now(), IB_STATUS_PARSE_WAIT, &changed);
+    log_poll(r, app, err, changed);
 }
 
 void ib_idp_refresh_child_init(apr_pool_t *pchild, server_rec *s, const ib_server_conf *sc)

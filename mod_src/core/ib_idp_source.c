@@ -302,6 +302,17 @@ static void *APR_THREAD_FUNC parse_in_background(apr_thread_t *thread, void *dat
 }
 #endif
 
+/* With the lock held: what background parses finished since the last look
+ * (a change, a refusal), handed over once. */
+static const char *take_report_locked(ib_idp_source *src, int *changed)
+{
+    const char *reported = src->report_error;
+    *changed = src->report_changed;
+    src->report_error = NULL;
+    src->report_changed = 0;
+    return reported;
+}
+
 const char *ib_idp_source_poll(const ib_app *app, apr_time_t now, int *changed)
 {
     ib_idp_source *src = app->md_source;
@@ -312,10 +323,7 @@ const char *ib_idp_source_poll(const ib_app *app, apr_time_t now, int *changed)
 #if APR_HAS_THREADS
     if (src->lock != NULL && src->thread_pool != NULL) {
         lock(src);
-        const char *reported = src->report_error;
-        *changed = src->report_changed;
-        src->report_error = NULL;
-        src->report_changed = 0;
+        const char *reported = take_report_locked(src, changed);
         md_job *job = src->parsing ? NULL : begin_locked(app, now);
         apr_thread_t *thread;
         if (job != NULL
@@ -375,4 +383,30 @@ const char *ib_idp_source_start(apr_pool_t *pconf, ib_app *app, const char *stat
 #endif
     int changed;
     return ib_idp_source_sync(app, now, &changed);
+}
+
+const char *ib_idp_source_settle(const ib_app *app, apr_time_t now,
+                                 apr_interval_time_t max_wait, int *changed)
+{
+    const char *reported = ib_idp_source_poll(app, now, changed);
+    ib_idp_source *src = app->md_source;
+    if (src == NULL || src->pool == NULL || src->lock == NULL) {
+        return reported;     /* without a lock, poll parsed in this thread */
+    }
+    apr_time_t deadline = apr_time_now() + max_wait;
+    for (;;) {
+        lock(src);
+        int busy = src->parsing;
+        int later = 0;
+        /* Taken under the same lock as the count: a parse reports before it
+         * stops counting, so none that ended is missed. */
+        const char *err = take_report_locked(src, &later);
+        unlock(src);
+        *changed |= later;
+        reported = err != NULL ? err : reported;
+        if (!busy || apr_time_now() >= deadline) {
+            return reported;
+        }
+        apr_sleep(apr_time_from_msec(10));
+    }
 }

@@ -79,6 +79,14 @@ const char *ib_idp_source_sync(const ib_app *app, apr_time_t now, int *changed);
  * for its own). Without threads (or a lock) it is ib_idp_source_sync. */
 const char *ib_idp_source_poll(const ib_app *app, apr_time_t now, int *changed);
 
+/* For a reader that must show the copy on disk now (the operator status
+ * page): polls as above, then waits, at most max_wait, for the parses
+ * running in this process (background ones and the watchdog's) to end, and
+ * reports their outcome as ib_idp_source_poll would. A sign-in never waits
+ * like this: only a page an operator asks for does. */
+const char *ib_idp_source_settle(const ib_app *app, apr_time_t now,
+                                 apr_interval_time_t max_wait, int *changed);
+
 /* Lowers the calling thread's CPU priority to nice IB_IDP_PARSE_NICE for
  * good: for threads that only parse metadata and build what a new view
  * needs (the background parse threads, the refresh watchdog), so that on a

@@ -310,6 +310,40 @@ START_TEST(test_json_shows_metadata_file_source_and_its_certs)
 }
 END_TEST
 
+/* The status page shows the copy on disk in whichever process answers:
+ * settling waits for the parse a poll began in the background. */
+START_TEST(test_settle_puts_a_replaced_copy_in_force_before_returning)
+{
+    const char *dir = fresh_dir();
+    const char *md = write_text_file(dir, "idp.xml", idp_metadata(IDP_ENTITY, K("idp.crt")));
+    ib_registry *reg = registry_with_source(
+        apr_psprintf(test_pool(), "        IdBrokerIdPMetadataFile %s\n", md));
+    ib_app *app = APR_ARRAY_IDX(reg->apps, 0, ib_app *);
+    ck_assert_no_err(ib_idp_source_start(test_pool(), app, dir, NOW));
+    ck_assert_str_eq(ib_app_idp(app)->entity_id, IDP_ENTITY);
+
+    const char *second = "https://idp.example.org/second-copy";
+    write_text_file(dir, "idp.xml", idp_metadata(second, K("idp.crt")));
+    int changed = 0;
+    /* A request's poll starts the parse and returns at once... */
+    ck_assert_no_err(ib_idp_source_poll(app, NOW, &changed));
+    /* ...and settling waits for it and hands over its outcome, once. */
+    ck_assert_no_err(ib_idp_source_settle(app, NOW, apr_time_from_sec(10), &changed));
+    ck_assert_int_eq(changed, 1);
+    ck_assert_str_eq(ib_app_idp(app)->entity_id, second);
+    ck_assert_str_eq(str_at(ib_status_json(test_pool(), reg, NOW), P("idp/entity_id")), second);
+    ck_assert_no_err(ib_idp_source_settle(app, NOW, apr_time_from_sec(10), &changed));
+    ck_assert_int_eq(changed, 0);
+
+    /* A refused copy: the one in force stays and the refusal is reported. */
+    write_text_file(dir, "idp.xml", "<md:EntityDescriptor");
+    ck_assert_err_has(ib_idp_source_settle(app, NOW, apr_time_from_sec(10), &changed),
+                      "idp.xml");
+    ck_assert_int_eq(changed, 0);
+    ck_assert_str_eq(ib_app_idp(app)->entity_id, second);
+}
+END_TEST
+
 START_TEST(test_json_shows_url_source_fetch_state)
 {
     const char *state_dir = fresh_dir();
@@ -503,6 +537,7 @@ Suite *status_suite(void)
     tcase_add_test(tc, test_json_lists_every_idp_cert_with_expiry);
     tcase_add_test(tc, test_json_flags_a_cert_expiring_within_30_days);
     tcase_add_test(tc, test_json_shows_metadata_file_source_and_its_certs);
+    tcase_add_test(tc, test_settle_puts_a_replaced_copy_in_force_before_returning);
     tcase_add_test(tc, test_json_shows_url_source_fetch_state);
     tcase_add_test(tc, test_json_of_an_empty_registry);
     suite_add_tcase(s, tc);
