@@ -12,6 +12,7 @@
 #include "core/ib_clock.h"
 #include "core/ib_http.h"
 #include "core/ib_idp_fetch.h"
+#include "core/ib_idp_source.h"
 #include "ib_idp_refresh.h"
 #include "ib_monitor.h"
 
@@ -20,6 +21,9 @@ APLOG_USE_MODULE(auth_idbroker);
 #define WATCHDOG_NAME "_idbroker_"
 #define WATCHDOG_TICK apr_time_from_sec(1)
 #define EXPIRY_CHECK_EVERY apr_time_from_sec(86400)
+/* How long the watchdog waits for a fetched copy to be in force before it
+ * records the fetch anyway (a parse of a large aggregate on a busy machine). */
+#define IB_FETCH_PARSE_WAIT apr_time_from_sec(60)
 
 typedef struct {
     server_rec *s;
@@ -83,6 +87,22 @@ static void log_fetch(server_rec *s, apr_pool_t *p, const ib_app *app,
                  st->outcome, held, next);
 }
 
+/* A new copy on disk, in force in this process before the fetch is
+ * recorded. Settles rather than syncs: a request may have noticed the new
+ * file first and be parsing it in the background already. */
+static void put_in_force(server_rec *s, apr_pool_t *p, const ib_app *app, apr_time_t now)
+{
+    int changed = 0;
+    const char *err = ib_idp_source_settle(app, now, IB_FETCH_PARSE_WAIT, &changed);
+    if (err != NULL) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "mod_auth_idbroker: idp-metadata %s: "
+                     "copy refused, the one in force stays: %s", app_label(p, app), err);
+    } else if (changed) {
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "mod_auth_idbroker: idp-metadata %s: "
+                     "now using %s", app_label(p, app), ib_app_idp(app)->from);
+    }
+}
+
 static void refresh_due(refresher *w, apr_time_t now)
 {
     for (int i = 0; i < w->reg->apps->nelts; i++) {
@@ -100,9 +120,11 @@ static void refresh_due(refresher *w, apr_time_t now)
         st->last_modified = st->last_modified ? apr_pstrdup(w->pool, st->last_modified) : NULL;
         st->outcome = st->outcome ? apr_pstrdup(w->pool, st->outcome) : NULL;
         if (changed) {
-            int loaded;
-            ib_idp_source_sync(app, now, &loaded);
+            put_in_force(w->s, tmp, app, now);
         }
+        /* Saved only now: whoever reads "updated" in the state (the status
+         * page, an operator, a test) finds this process using that copy. */
+        ib_idp_fetch_state_save(tmp, app->md_source, st);
         apr_pool_destroy(tmp);
     }
 }

@@ -206,6 +206,5 @@ int ib_idp_fetch_refresh(apr_pool_t *p, const ib_app *app, apr_time_t now,
     }
     st->next_due = now + ib_idp_md_refresh_delay(md, st->failures, now, src->min_refresh,
                                                  src->max_refresh);
-    ib_idp_fetch_state_save(p, src, st);
     return changed;
 }

@@ -27,7 +27,8 @@ void ib_idp_fetch_state_load(apr_pool_t *p, const ib_idp_source *src, ib_idp_fet
 const char *ib_idp_fetch_state_save(apr_pool_t *p, const ib_idp_source *src,
                                     const ib_idp_fetch_state *st);
 
-/* One refresh at `now`; updates *st (strings in p) and saves it. Returns 1
+/* One refresh at `now`; updates *st (strings in p), which the caller saves
+ * (ib_idp_fetch_state_save) once a changed copy is in force. Returns 1
  * when the backing copy changed. */
 int ib_idp_fetch_refresh(apr_pool_t *p, const ib_app *app, apr_time_t now,
                          ib_idp_fetch_state *st);

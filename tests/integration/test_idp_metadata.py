@@ -209,7 +209,12 @@ def keys():
     old = TestIdp(entity_id=ENTITY, slot=21)
     new = TestIdp(entity_id=ENTITY, slot=22)
     signer = TestIdp(entity_id="https://md-signer.test/", slot=23)
-    return old, new, signer
+    # A directory of this test's own: keys are made per pytest process, so a
+    # fixed path under /tmp would be overwritten by another run's signer.
+    signer.pem_dir = Path(tempfile.mkdtemp(prefix="idbroker-md-signer-", dir="/tmp"))
+    signer.pem_dir.chmod(0o755)
+    yield old, new, signer
+    shutil.rmtree(signer.pem_dir, ignore_errors=True)
 
 
 def eventually(pred, timeout: float) -> bool:
@@ -255,7 +260,7 @@ def test_metadata_gives_sso_url_and_entity_without_pinned_values(httpd_factory, 
     old, _, signer = keys
     md_server.body = metadata([old], signer=signer, sso_url="https://idp.rollover.test/other-sso")
     sp = make_sp(httpd_factory, module_path, old,
-                 url_source(md_server.url, signer.cert_pem_path(Path("/tmp"))))
+                 url_source(md_server.url, signer.cert_pem_path(signer.pem_dir)))
     sp.wait_state(lambda st: st.get("ok"))
     start = get(sp.tenant.portal, session=requests.Session())
     assert 'action="https://idp.rollover.test/other-sso"' in start.text, start.text
@@ -268,7 +273,7 @@ def test_rollover_via_metadata_under_continuous_sign_ins(httpd_factory, module_p
     old, new, signer = keys
     md_server.body = metadata([old], signer=signer)
     sp = make_sp(httpd_factory, module_path, old,
-                 url_source(md_server.url, signer.cert_pem_path(Path("/tmp"))))
+                 url_source(md_server.url, signer.cert_pem_path(signer.pem_dir)))
     sp.wait_state(lambda st: st.get("ok"))
     pid_before = sp.httpd._read_pid()
 
@@ -332,7 +337,7 @@ def test_failed_refresh_keeps_the_last_good_copy(httpd_factory, module_path, md_
     good = metadata([old], signer=signer)
     md_server.body = good
     sp = make_sp(httpd_factory, module_path, old,
-                 url_source(md_server.url, signer.cert_pem_path(Path("/tmp")), timeout=1))
+                 url_source(md_server.url, signer.cert_pem_path(signer.pem_dir), timeout=1))
     sp.wait_state(lambda st: st.get("ok"))
     change, reason = BAD_REFRESHES[case]
     if change == "unsigned":
@@ -364,7 +369,7 @@ def test_httpd_started_while_metadata_url_is_down_uses_backing_file(httpd_factor
     shared.chmod(0o755)
     state_dir = shared / "state"
     md_server.body = metadata([old], signer=signer)
-    lines = url_source(md_server.url, signer.cert_pem_path(Path("/tmp")))
+    lines = url_source(md_server.url, signer.cert_pem_path(signer.pem_dir))
     first = make_sp(httpd_factory, module_path, old, lines, state_dir=state_dir)
     first.wait_state(lambda st: st.get("ok"))
     first.httpd.stop()
@@ -382,7 +387,7 @@ def test_conditional_get_after_first_fetch(httpd_factory, module_path, md_server
     old, _, signer = keys
     md_server.body = metadata([old], signer=signer)
     sp = make_sp(httpd_factory, module_path, old,
-                 url_source(md_server.url, signer.cert_pem_path(Path("/tmp"))))
+                 url_source(md_server.url, signer.cert_pem_path(signer.pem_dir)))
     sp.wait_state(lambda st: st.get("ok"))
     deadline = time.monotonic() + 10
     while md_server.conditional_hits == 0 and time.monotonic() < deadline:
@@ -395,7 +400,7 @@ def test_without_metadata_copy_sign_in_is_not_configured(httpd_factory, module_p
     old, _, signer = keys
     md_server.status = 500
     sp = make_sp(httpd_factory, module_path, old,
-                 url_source(md_server.url, signer.cert_pem_path(Path("/tmp"))))
+                 url_source(md_server.url, signer.cert_pem_path(signer.pem_dir)))
     sp.wait_state(lambda st: not st.get("ok"))
     r = get(sp.tenant.portal, session=requests.Session())
     assert r.status_code == 503 and "Sign-in Is Not Configured" in r.text
