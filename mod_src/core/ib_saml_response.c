@@ -205,17 +205,16 @@ ib_saml_verdict ib_saml_parse_response(apr_pool_t *p, const char *saml_response,
 
 /* ---- EncryptedAssertion (RESP-8) ---------------------------------------- */
 
-static int decrypt_with(apr_pool_t *p, xmlNodePtr data, const ib_sp_key *k)
+/* A keys manager of its own per attempt, holding only k: xmlsec finds the
+ * key that unwraps the EncryptedKey there. */
+static int decrypt_with(xmlNodePtr data, const ib_sp_key *k)
 {
-    const char *pem = ib_pem_of_key(p, k->pkey);
     xmlSecKeysMngrPtr mngr = xmlSecKeysMngrCreate();
     if (mngr == NULL || xmlSecCryptoAppDefaultKeysMngrInit(mngr) < 0) {
         xmlSecKeysMngrDestroy(mngr);
         return -1;
     }
-    xmlSecKeyPtr key = xmlSecCryptoAppKeyLoadMemory((const xmlSecByte *)pem,
-                                                    (xmlSecSize)strlen(pem),
-                                                    xmlSecKeyDataFormatPem, NULL, NULL, NULL);
+    xmlSecKeyPtr key = ib_xmlsec_decryption_key(k);
     int rc = -1;
     if (key != NULL && xmlSecCryptoAppDefaultKeysMngrAdoptKey(mngr, key) >= 0) {
         xmlSecEncCtxPtr ctx = xmlSecEncCtxCreate(mngr);
@@ -244,7 +243,7 @@ static const char *decrypt_assertion(apr_pool_t *p, ib_saml_parsed *r, const ib_
     }
     int done = 0;
     for (int i = 0; i < app->decrypt_keys->nelts && !done; i++) {
-        done = decrypt_with(p, data, APR_ARRAY_IDX(app->decrypt_keys, i, const ib_sp_key *)) == 0;
+        done = decrypt_with(data, APR_ARRAY_IDX(app->decrypt_keys, i, const ib_sp_key *)) == 0;
     }
     xmlNodePtr assertion = done ? ib_xml_child(enc, NS_SAML, "Assertion") : NULL;
     if (assertion == NULL) {

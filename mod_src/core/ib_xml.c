@@ -205,29 +205,40 @@ const char *ib_dsig_verify_with_cert(apr_pool_t *p, xmlNodePtr sig, const char *
                                                              NULL, NULL, NULL));
 }
 
-/* ---- verification keys, made once per certificate per process ---------- */
+/* ---- xmlsec keys, made once per certificate or key per process ---------- */
 
-/* xmlSecKeys holding only the public key of a certificate, by the
- * certificate's SHA-256. Loading a key from the certificate per signature
- * (xmlSecCryptoAppKeyLoadMemory) decodes the certificate and attaches it to
- * the key, and any duplicate of such a key copies the certificate again;
- * duplicating a bare public key is a reference count. Entries are never
- * removed: a process sees few IdP certificates in its life, and the table
- * stops caching (each call loads its own key) once full. */
-#define VERIFY_KEYS_MAX 64
-static struct {
+/* xmlSecKeys made from keys OpenSSL already holds, by the SHA-256 of the
+ * certificate they belong to: a verification key per IdP certificate (only
+ * its public key) and a decryption key per SP decryption key. Loading them
+ * per message (xmlSecCryptoAppKeyLoadMemory) decodes PEM each time, and a
+ * key loaded from a certificate carries that certificate, which every
+ * duplicate copies again; duplicating a bare EVP key is a reference count.
+ * Entries are never removed: a process sees few such keys in its life, and
+ * a table stops caching (each call makes its own key) once full. */
+#define CACHED_KEYS_MAX 64
+typedef struct {
     char sha256_hex[65];
     xmlSecKeyPtr key;
-} verify_keys[VERIFY_KEYS_MAX];
-static int verify_keys_n;
-static pthread_mutex_t verify_keys_lock = PTHREAD_MUTEX_INITIALIZER;
+} cached_key;
 
-static xmlSecKeyPtr public_key_of(const ib_cert *cert)
+typedef struct {
+    cached_key entries[CACHED_KEYS_MAX];
+    int n;
+    pthread_mutex_t lock;
+} key_table;
+
+static key_table verify_keys = {.lock = PTHREAD_MUTEX_INITIALIZER};
+static key_table decrypt_keys = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* An xmlSecKey holding pkey (one more reference to it). */
+static xmlSecKeyPtr key_of_evp(EVP_PKEY *pkey)
 {
-    EVP_PKEY *pub = X509_get_pubkey(cert->x509);
-    xmlSecKeyDataPtr data = pub ? xmlSecOpenSSLEvpKeyAdopt(pub) : NULL;
+    if (pkey == NULL || EVP_PKEY_up_ref(pkey) != 1) {
+        return NULL;
+    }
+    xmlSecKeyDataPtr data = xmlSecOpenSSLEvpKeyAdopt(pkey);
     if (data == NULL) {
-        EVP_PKEY_free(pub);
+        EVP_PKEY_free(pkey);
         return NULL;
     }
     xmlSecKeyPtr key = xmlSecKeyCreate();
@@ -239,31 +250,54 @@ static xmlSecKeyPtr public_key_of(const ib_cert *cert)
     return key;
 }
 
-/* A key of the caller's own (xmlsec destroys a signature context's key with
- * it), duplicated from the cached one. */
-static xmlSecKeyPtr verify_key_for(const ib_cert *cert)
+static xmlSecKeyPtr public_key_of(EVP_PKEY *unused, const ib_cert *cert)
+{
+    (void)unused;
+    EVP_PKEY *pub = X509_get0_pubkey(cert->x509);
+    return key_of_evp(pub);
+}
+
+static xmlSecKeyPtr private_key_of(EVP_PKEY *pkey, const ib_cert *cert)
+{
+    (void)cert;
+    return key_of_evp(pkey);
+}
+
+/* A key of the caller's own (xmlsec destroys a context's key, or a keys
+ * manager's, with it), duplicated from the cached one. */
+static xmlSecKeyPtr cached_copy(key_table *t, const ib_cert *cert, EVP_PKEY *pkey,
+                                xmlSecKeyPtr (*make)(EVP_PKEY *, const ib_cert *))
 {
     xmlSecKeyPtr copy = NULL;
     int found = 0;
-    pthread_mutex_lock(&verify_keys_lock);
-    for (int i = 0; i < verify_keys_n && !found; i++) {
-        if (strcmp(verify_keys[i].sha256_hex, cert->sha256_hex) == 0) {
-            copy = xmlSecKeyDuplicate(verify_keys[i].key);
+    pthread_mutex_lock(&t->lock);
+    for (int i = 0; i < t->n && !found; i++) {
+        if (strcmp(t->entries[i].sha256_hex, cert->sha256_hex) == 0) {
+            copy = xmlSecKeyDuplicate(t->entries[i].key);
             found = 1;
         }
     }
-    if (!found && verify_keys_n < VERIFY_KEYS_MAX) {
-        xmlSecKeyPtr key = public_key_of(cert);
+    if (!found && t->n < CACHED_KEYS_MAX) {
+        xmlSecKeyPtr key = make(pkey, cert);
         if (key != NULL) {
-            memcpy(verify_keys[verify_keys_n].sha256_hex, cert->sha256_hex,
-                   sizeof(verify_keys[0].sha256_hex));
-            verify_keys[verify_keys_n++].key = key;
+            memcpy(t->entries[t->n].sha256_hex, cert->sha256_hex, sizeof(t->entries[0].sha256_hex));
+            t->entries[t->n++].key = key;
             copy = xmlSecKeyDuplicate(key);
         }
         found = 1;
     }
-    pthread_mutex_unlock(&verify_keys_lock);
-    return found ? copy : public_key_of(cert);
+    pthread_mutex_unlock(&t->lock);
+    return found ? copy : make(pkey, cert);
+}
+
+static xmlSecKeyPtr verify_key_for(const ib_cert *cert)
+{
+    return cached_copy(&verify_keys, cert, NULL, public_key_of);
+}
+
+xmlSecKeyPtr ib_xmlsec_decryption_key(const ib_sp_key *k)
+{
+    return cached_copy(&decrypt_keys, k->cert, k->pkey, private_key_of);
 }
 
 const char *ib_dsig_verify_with_x509(apr_pool_t *p, xmlNodePtr sig, const ib_cert *cert)

@@ -55,6 +55,11 @@ const char *ib_dsig_verify_with_x509(apr_pool_t *p, xmlNodePtr sig, const ib_cer
  * NULL when xmlsec refuses it. */
 xmlSecKeyPtr ib_dsig_signing_key(apr_pool_t *p, const ib_sp_key *k);
 
+/* The private key of SP decryption key k as an xmlSecKey of the caller's
+ * own (for a keys manager, which takes it over), copied from one made once
+ * per process; NULL when xmlsec cannot hold the key. */
+xmlSecKeyPtr ib_xmlsec_decryption_key(const ib_sp_key *k);
+
 /* Signs root with an enveloped XML signature as lasso makes one for a SAML
  * message: exclusive c14n, RSA-SHA256, one Reference to root's ID with the
  * enveloped-signature and exclusive c14n transforms, SHA-256 digest, the

@@ -18,12 +18,16 @@ PORTAL = """
 """
 
 
-def start_sp(httpd_factory, module_path, idp, with_key: bool):
+def start_sp(httpd_factory, module_path, idp, with_key: bool, second_key: bool = False):
     httpd = httpd_factory(module_path)
     td = TenantDir(httpd.workdir / "tenants.d")
     base = f"http://127.0.0.1:{httpd.port}"
     dec_key, dec_cert, dec_obj = write_keypair(td.root, "decrypt", slot=7)
     extra = f"    IdBrokerSPDecryptionKey {dec_key} {dec_cert}\n" if with_key else ""
+    if second_key:
+        next_key, next_cert, next_obj = write_keypair(td.root, "decrypt-next", slot=9)
+        extra += f"    IdBrokerSPDecryptionKey {next_key} {next_cert}\n"
+        httpd.next_decryption_cert = next_obj
     idp_block = (f"        IdBrokerIdPEntityID {idp.entity_id}\n"
                  "        IdBrokerIdPSSOURL https://idp.example.test/sso\n"
                  f"        IdBrokerIdPCert {idp.cert_pem_path(td.root)}\n")
@@ -76,3 +80,16 @@ def test_encrypted_assertion_without_a_key_is_a_specific_error(httpd_factory, mo
     assert acs.status_code == 403
     assert "encrypted assertion received but no decryption key configured" in httpd.error_log()
     assert "idbroker_session" not in acs.headers.get("Set-Cookie", "")
+
+
+def test_each_decryption_key_decrypts_again_and_again(httpd_factory, module_path):
+    """Two decryption keys (a rollover): assertions to either one, several
+    times in a row, decrypt. The keys are made once per process and copied
+    per message; a copy that went with an earlier message would fail here."""
+    idp = TestIdp()
+    httpd, base, dec_cert = start_sp(httpd_factory, module_path, idp, with_key=True,
+                                     second_key=True)
+    for cert in (dec_cert, httpd.next_decryption_cert) * 3:
+        s, acs = encrypted_sign_in(base, idp, cert)
+        assert acs.status_code == 303, (acs.text, httpd.error_log()[-2000:])
+        assert get(base + "/portal/index.html", session=s).text == "portal page\n"
