@@ -205,30 +205,23 @@ ib_saml_verdict ib_saml_parse_response(apr_pool_t *p, const char *saml_response,
 
 /* ---- EncryptedAssertion (RESP-8) ---------------------------------------- */
 
-/* A keys manager of its own per attempt, holding only k: xmlsec finds the
- * key that unwraps the EncryptedKey there. */
+/* xmlsec finds the key that unwraps the EncryptedKey in a keys manager
+ * holding only k. */
 static int decrypt_with(xmlNodePtr data, const ib_sp_key *k)
 {
-    xmlSecKeysMngrPtr mngr = xmlSecKeysMngrCreate();
-    if (mngr == NULL || xmlSecCryptoAppDefaultKeysMngrInit(mngr) < 0) {
-        xmlSecKeysMngrDestroy(mngr);
-        return -1;
-    }
-    xmlSecKeyPtr key = ib_xmlsec_decryption_key(k);
+    xmlSecKeysMngrPtr mngr = ib_xmlsec_decryption_mngr(k);
+    xmlSecEncCtxPtr ctx = mngr != NULL ? xmlSecEncCtxCreate(mngr) : NULL;
     int rc = -1;
-    if (key != NULL && xmlSecCryptoAppDefaultKeysMngrAdoptKey(mngr, key) >= 0) {
-        xmlSecEncCtxPtr ctx = xmlSecEncCtxCreate(mngr);
-        if (ctx != NULL) {
-            rc = xmlSecEncCtxDecrypt(ctx, data);
-            if (rc == 0 && !ctx->resultReplaced) {
-                rc = -1; /* decrypted bytes, but not an element in place */
-            }
-            xmlSecEncCtxDestroy(ctx);
+    if (ctx != NULL) {
+        rc = xmlSecEncCtxDecrypt(ctx, data);
+        if (rc == 0 && !ctx->resultReplaced) {
+            rc = -1; /* decrypted bytes, but not an element in place */
         }
-    } else if (key != NULL) {
-        xmlSecKeyDestroy(key);
+        xmlSecEncCtxDestroy(ctx);
     }
-    xmlSecKeysMngrDestroy(mngr);
+    if (mngr != NULL) {
+        ib_xmlsec_decryption_mngr_done(k, mngr);
+    }
     return rc;
 }
 

@@ -300,6 +300,83 @@ xmlSecKeyPtr ib_xmlsec_decryption_key(const ib_sp_key *k)
     return cached_copy(&decrypt_keys, k->cert, k->pkey, private_key_of);
 }
 
+/* ---- keys managers for decryption, kept per key per process ----------- */
+
+/* xmlsec finds the key that unwraps an EncryptedKey through a keys manager.
+ * One made with xmlsec's defaults has an X509 store, which loads the system
+ * CA bundle (X509_STORE_set_default_paths) when made: about 15 ms on 2
+ * cores, per EncryptedAssertion when a manager was made per message. They
+ * are kept instead: idle ones per decryption key, each used by one thread at
+ * a time (xmlsec does not promise a manager is safe to share), as many as
+ * decryptions ran at once, up to IDLE_MNGRS_MAX per key. */
+#define IDLE_MNGRS_MAX 8
+typedef struct {
+    char sha256_hex[65];
+    xmlSecKeysMngrPtr idle[IDLE_MNGRS_MAX];
+    int n_idle;
+} mngr_slot;
+
+static mngr_slot mngr_slots[CACHED_KEYS_MAX];
+static int mngr_slots_n;
+static pthread_mutex_t mngr_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* With mngr_lock held: k's slot, added when new; NULL once the table is
+ * full (managers are then made and destroyed per message). */
+static mngr_slot *mngr_slot_locked(const ib_sp_key *k)
+{
+    for (int i = 0; i < mngr_slots_n; i++) {
+        if (strcmp(mngr_slots[i].sha256_hex, k->cert->sha256_hex) == 0) {
+            return &mngr_slots[i];
+        }
+    }
+    if (mngr_slots_n == CACHED_KEYS_MAX) {
+        return NULL;
+    }
+    mngr_slot *slot = &mngr_slots[mngr_slots_n++];
+    memcpy(slot->sha256_hex, k->cert->sha256_hex, sizeof(slot->sha256_hex));
+    slot->n_idle = 0;
+    return slot;
+}
+
+xmlSecKeysMngrPtr ib_xmlsec_decryption_mngr(const ib_sp_key *k)
+{
+    xmlSecKeysMngrPtr mngr = NULL;
+    pthread_mutex_lock(&mngr_lock);
+    mngr_slot *slot = mngr_slot_locked(k);
+    if (slot != NULL && slot->n_idle > 0) {
+        mngr = slot->idle[--slot->n_idle];
+    }
+    pthread_mutex_unlock(&mngr_lock);
+    if (mngr != NULL) {
+        return mngr;
+    }
+    mngr = xmlSecKeysMngrCreate();
+    xmlSecKeyPtr key = mngr != NULL ? ib_xmlsec_decryption_key(k) : NULL;
+    if (key == NULL || xmlSecCryptoAppDefaultKeysMngrInit(mngr) < 0
+        || xmlSecCryptoAppDefaultKeysMngrAdoptKey(mngr, key) < 0) {
+        if (key != NULL) {
+            xmlSecKeyDestroy(key);
+        }
+        xmlSecKeysMngrDestroy(mngr);
+        return NULL;
+    }
+    return mngr;
+}
+
+void ib_xmlsec_decryption_mngr_done(const ib_sp_key *k, xmlSecKeysMngrPtr mngr)
+{
+    pthread_mutex_lock(&mngr_lock);
+    mngr_slot *slot = mngr_slot_locked(k);
+    int kept = slot != NULL && slot->n_idle < IDLE_MNGRS_MAX;
+    if (kept) {
+        slot->idle[slot->n_idle++] = mngr;
+    }
+    pthread_mutex_unlock(&mngr_lock);
+    if (!kept) {
+        xmlSecKeysMngrDestroy(mngr);
+    }
+}
+
 const char *ib_dsig_verify_with_x509(apr_pool_t *p, xmlNodePtr sig, const ib_cert *cert)
 {
     (void)p;

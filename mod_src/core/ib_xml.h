@@ -60,6 +60,12 @@ xmlSecKeyPtr ib_dsig_signing_key(apr_pool_t *p, const ib_sp_key *k);
  * per process; NULL when xmlsec cannot hold the key. */
 xmlSecKeyPtr ib_xmlsec_decryption_key(const ib_sp_key *k);
 
+/* A keys manager holding only SP decryption key k, for one decryption by
+ * one thread; hand it back with ib_xmlsec_decryption_mngr_done (kept for
+ * the next one). NULL when xmlsec cannot make one. */
+xmlSecKeysMngrPtr ib_xmlsec_decryption_mngr(const ib_sp_key *k);
+void ib_xmlsec_decryption_mngr_done(const ib_sp_key *k, xmlSecKeysMngrPtr mngr);
+
 /* Signs root with an enveloped XML signature as lasso makes one for a SAML
  * message: exclusive c14n, RSA-SHA256, one Reference to root's ID with the
  * enveloped-signature and exclusive c14n transforms, SHA-256 digest, the

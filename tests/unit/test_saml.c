@@ -9,7 +9,9 @@
 #include <apr_strings.h>
 #include <openssl/evp.h>
 
+#include "core/ib_keys.h"
 #include "core/ib_saml.h"
+#include "core/ib_xml.h"
 #include "test_support.h"
 
 #define NS_SAMLP "urn:oasis:names:tc:SAML:2.0:protocol"
@@ -674,6 +676,41 @@ START_TEST(test_parse_rejects_with_comments_transform)
 }
 END_TEST
 
+/* ---- decryption keys managers ------------------------------------------- */
+
+static ib_sp_key *decryption_key(const char *dir, const char *name)
+{
+    write_keypair(dir, name, "rsa2048", utc("2020-01-01T00:00:00Z"), utc("2090-01-01T00:00:00Z"));
+    ib_sp_key *k = NULL;
+    ck_assert_no_err(ib_sp_key_load(test_pool(),
+                                    apr_pstrcat(test_pool(), dir, "/", name, ".key", NULL),
+                                    apr_pstrcat(test_pool(), dir, "/", name, ".crt", NULL), &k));
+    return k;
+}
+
+/* A manager loads the system CA bundle when made (~15 ms): one handed back
+ * is handed out again, to one taker at a time, and only for its own key. */
+START_TEST(test_decryption_managers_are_kept_per_key_and_never_shared)
+{
+    ck_assert_no_err(ib_saml_library_init());
+    const char *dir = fresh_dir();
+    ib_sp_key *a = decryption_key(dir, "dec-a");
+    ib_sp_key *b = decryption_key(dir, "dec-b");
+    xmlSecKeysMngrPtr first = ib_xmlsec_decryption_mngr(a);
+    xmlSecKeysMngrPtr second = ib_xmlsec_decryption_mngr(a);   /* first is in use */
+    ck_assert_ptr_nonnull(first);
+    ck_assert_ptr_nonnull(second);
+    ck_assert_ptr_ne(first, second);
+    ib_xmlsec_decryption_mngr_done(a, first);
+    xmlSecKeysMngrPtr other = ib_xmlsec_decryption_mngr(b);
+    ck_assert_ptr_ne(other, first);                              /* not b's */
+    ck_assert_ptr_eq(ib_xmlsec_decryption_mngr(a), first);      /* kept for a */
+    ib_xmlsec_decryption_mngr_done(a, first);
+    ib_xmlsec_decryption_mngr_done(a, second);
+    ib_xmlsec_decryption_mngr_done(b, other);
+}
+END_TEST
+
 Suite *saml_suite(void)
 {
     Suite *s = suite_create("saml");
@@ -748,6 +785,10 @@ Suite *saml_suite(void)
     suite_add_tcase(s, tc);
 
     /* Defects found in review, fixed; kept so they stay fixed. */
+    tc = test_tcase("decryption");
+    tcase_add_test(tc, test_decryption_managers_are_kept_per_key_and_never_shared);
+    suite_add_tcase(s, tc);
+
     tc = test_tcase("regressions");
     tcase_add_test(tc, test_parse_rejects_base64_with_text_after_a_dash);
     suite_add_tcase(s, tc);
