@@ -64,12 +64,22 @@ def report_has_error(text: str) -> bool:
     return bool(_REPORT_ERROR.search(text))
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
     """An unused TCP port on 127.0.0.1 (kernel-chosen; httpd binds with
-    SO_REUSEADDR so the tiny close/re-bind race is harmless in practice)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    SO_REUSEADDR so the tiny close/re-bind race is harmless in practice).
+    Never the same port twice in one run: the kernel picks at random, and a
+    config asking for a dozen ports would otherwise now and then get one
+    twice (httpd refuses two Listen lines for one port)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def _env() -> dict:

@@ -68,7 +68,7 @@ import requests
 
 import testidp as t
 from acs_fixture import PORTAL, PORTAL_TEXT, SESSION_COOKIE, TXID_RE, state_cookie_name
-from harness import Httpd, free_port
+from harness import TIMEOUT, TIMEOUT_SCALE, Httpd, free_port
 from stores import STORES
 from tenants import TenantDir, tenant_conf
 
@@ -113,7 +113,7 @@ class Node:
     def start(self) -> "Node":
         self.httpd.start()
         # the harness waits for 127.0.0.1:port; node B listens elsewhere
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 10 * TIMEOUT_SCALE
         while not _port_open(self.addr, self.port):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"node {self.name} not listening on {self.addr}:{self.port}")
@@ -207,7 +207,7 @@ class Browser:
             hdrs["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         self.http.cookies.clear()
         r = self.http.request(method, node.url(path), headers=hdrs, allow_redirects=False,
-                              timeout=10, **kw)
+                              timeout=TIMEOUT, **kw)
         for header in r.raw.headers.getlist("Set-Cookie"):
             pair, _, attrs = header.partition(";")
             name, _, value = pair.strip().partition("=")
@@ -541,7 +541,7 @@ def store_outage(c: Cluster):
         yield
     finally:
         c.store.start()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 20 * TIMEOUT_SCALE
         waiting = list(c.nodes.values())
         while waiting:                 # every node in each round: their 5 s overlap
             waiting = [node for node in waiting if not _serving(c, node)]

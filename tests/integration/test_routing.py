@@ -309,6 +309,10 @@ def test_graceful_reload_mid_sign_in_finishes_or_fails_cleanly(site):
     s = requests.Session()
     req, issuer = start(site, s, "4")
     site.httpd.reload()
+    # The old child closes its idle keep-alive connections at the graceful
+    # restart; a browser would reconnect, so the POST goes on a new one
+    # (the cookies stay).
+    s.close()
     r = respond(site, s, req, issuer, site.idps["alpha"])
     assert r.status_code in (303, 403), r.text
     if r.status_code == 403:
