@@ -180,6 +180,17 @@ static const char *idp_metadata(const char *entity_xml, const char *cert_pem_pat
         " </md:IDPSSODescriptor>\n</md:EntityDescriptor>\n", entity_xml, cert->der_b64);
 }
 
+/* A registry whose one app takes its IdP from dir/idp.xml (*md), started. */
+static ib_registry *registry_with_file_source(const char *dir, const char **md)
+{
+    *md = write_text_file(dir, "idp.xml", idp_metadata(IDP_ENTITY, K("idp.crt")));
+    ib_registry *reg = registry_with_source(
+        apr_psprintf(test_pool(), "        IdBrokerIdPMetadataFile %s\n", *md));
+    ck_assert_no_err(ib_idp_source_start(test_pool(), APR_ARRAY_IDX(reg->apps, 0, ib_app *),
+                                         dir, NOW));
+    return reg;
+}
+
 /* ---- the JSON document ----------------------------------------------------- */
 
 START_TEST(test_json_names_tenant_and_app)
@@ -287,11 +298,8 @@ END_TEST
 START_TEST(test_json_shows_metadata_file_source_and_its_certs)
 {
     const char *dir = fresh_dir();
-    const char *md = write_text_file(dir, "idp.xml", idp_metadata(IDP_ENTITY, K("idp.crt")));
-    ib_registry *reg = registry_with_source(
-        apr_psprintf(test_pool(), "        IdBrokerIdPMetadataFile %s\n", md));
-    ib_app *app = APR_ARRAY_IDX(reg->apps, 0, ib_app *);
-    ck_assert_no_err(ib_idp_source_start(test_pool(), app, dir, NOW));
+    const char *md;
+    ib_registry *reg = registry_with_file_source(dir, &md);
 
     const cJSON *doc = ib_status_json(test_pool(), reg, NOW);
     ck_assert_str_eq(str_at(doc, P("metadata_source/file")), md);
@@ -315,11 +323,9 @@ END_TEST
 START_TEST(test_settle_puts_a_replaced_copy_in_force_before_returning)
 {
     const char *dir = fresh_dir();
-    const char *md = write_text_file(dir, "idp.xml", idp_metadata(IDP_ENTITY, K("idp.crt")));
-    ib_registry *reg = registry_with_source(
-        apr_psprintf(test_pool(), "        IdBrokerIdPMetadataFile %s\n", md));
+    const char *md;
+    ib_registry *reg = registry_with_file_source(dir, &md);
     ib_app *app = APR_ARRAY_IDX(reg->apps, 0, ib_app *);
-    ck_assert_no_err(ib_idp_source_start(test_pool(), app, dir, NOW));
     ck_assert_str_eq(ib_app_idp(app)->entity_id, IDP_ENTITY);
 
     const char *second = "https://idp.example.org/second-copy";
