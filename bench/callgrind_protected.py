@@ -27,11 +27,11 @@ import subprocess
 import time
 from pathlib import Path
 
+import callgrind_httpd
 import common
 from common import Conn, Idp, Signer, get_req, workdir
 from sp import OPEN, PORTAL, IdBrokerSp, sign_in_once
 
-import harness
 import pki
 
 DUMP_FN = "ib_endpoint_dispatch"    # the quick handler: runs once for every request
@@ -86,29 +86,9 @@ def main() -> int:
     else:
         sp = IdBrokerSp(name, idp, start=False,
                         cache="shmcb:" + str(common.WORK) + f"/{name}/sessions.shm(8388608)")
-    cg_dir = sp.dir / "callgrind"
-    cg_dir.mkdir()
-    cg_dir.chmod(0o777)    # httpd writes the dumps after switching to its User
-    out = cg_dir / "callgrind.out"
-    env = {**harness._env(), "TZ": ":/etc/localtime"}
-    proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-                             f"--dump-after={DUMP_FN}", harness.APACHE_BIN, "-X", "-f",
-                             str(sp.httpd.conf)],
-                            env=env, stdout=subprocess.DEVNULL,
-                            stderr=open(sp.dir / "valgrind.log", "w"))
+    proc, cg_dir = callgrind_httpd.start(sp, DUMP_FN, OPEN)
     batches: dict = {"open": [], "protected": []}
     try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                c = Conn(sp.port)
-                c.request(get_req(sp.port, OPEN))
-                c.close()
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    raise SystemExit(f"httpd under valgrind exited: {sp.dir / 'valgrind.log'}")
-                time.sleep(0.5)
         value = sign_in_once(sp, signer)
         if value is None:
             raise SystemExit("sign-in failed")

@@ -14,17 +14,16 @@ handler), and the top inclusive costs.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import subprocess
 import time
 from pathlib import Path
 
+import callgrind_httpd
 import common
 from common import Conn, Idp, Signer, workdir
 from sp import IdBrokerSp
 
-import harness
 import pki
 
 START_FN = "ib_check_user_id"       # the check_authn hook: sign-in start
@@ -66,32 +65,11 @@ def main() -> int:
     name = f"callgrind-{args.key}-{args.binding}"
     sp = IdBrokerSp(name, idp, key_kind=args.key, sso_binding=args.binding, start=False,
                     cache="shmcb:" + str(common.WORK) + f"/{name}/sessions.shm(8388608)")
-    cg_dir = sp.dir / "callgrind"
-    cg_dir.mkdir()
-    cg_dir.chmod(0o777)    # httpd writes the dumps after switching to its User
-    out = cg_dir / "callgrind.out"
-    env = {**harness._env(), "TZ": ":/etc/localtime"}
     # One dump at the end of every quick-handler call (each request runs it
     # once): sign-in j's dumps cover everything from the end of sign-in j-1's
     # ACS request to the end of its own, i.e. the whole sign-in.
-    proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-                             f"--dump-after={ACS_FN}", harness.APACHE_BIN, "-X", "-f",
-                             str(sp.httpd.conf)],
-                            env=env, stdout=subprocess.DEVNULL,
-                            stderr=open(sp.dir / "valgrind.log", "w"))
+    proc, cg_dir = callgrind_httpd.start(sp, ACS_FN, "/open/page.html")
     try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                c = Conn(sp.port)
-                c.request(common.get_req(sp.port, "/open/page.html"))
-                c.close()
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    raise SystemExit(f"httpd under valgrind exited: {sp.dir / 'valgrind.log'}")
-                time.sleep(0.5)
-
         def sign_ins(count: int, tag: str) -> int:
             ok = 0
             for i in range(count):
@@ -120,7 +98,6 @@ def main() -> int:
     measured = dumps[first:]
     per_fn: dict = {}
     total = 0
-    tops: list = []
     for d in measured:
         costs, top, t = inclusive(d, args.top)
         total += t

@@ -102,20 +102,23 @@ static void sealed(apr_pool_t *p, const char *text)
 {
     const char *name = ib_store_session_key(p, "cookie-value");
     const char *value = NULL;
-    const char *err = ib_unseal(p, keys, name, text, FZ_NOW, &value);
+    const char *err = ib_unseal(p, keys, name, text, FZ_NOW, &value, NULL);
     FZ_CHECK(err != NULL || value != NULL, "unseal: success without a value", NULL);
 
     const ib_seal_key *k = APR_ARRAY_IDX(keys, 0, const ib_seal_key *);
     const char *box = ib_seal(p, k, name, text, FZ_NOW + apr_time_from_sec(60));
     FZ_CHECK(box != NULL, "seal: failed", NULL);
     value = NULL;
-    err = ib_unseal(p, keys, name, box, FZ_NOW, &value);
+    apr_time_t expiry = 0;
+    err = ib_unseal(p, keys, name, box, FZ_NOW, &value, &expiry);
     FZ_CHECK(err == NULL && value != NULL && strcmp(value, text) == 0,
              "seal/unseal: the value does not come back", err);
+    FZ_CHECK(expiry == FZ_NOW + apr_time_from_sec(60), "unseal: another expiry comes back",
+             NULL);
     FZ_CHECK(ib_unseal(p, keys, ib_store_session_key(p, "another-cookie"), box, FZ_NOW,
-                       &value) != NULL, "unseal: an entry opened under another cache key", NULL);
-    FZ_CHECK(ib_unseal(p, keys, name, box, FZ_NOW + apr_time_from_sec(60), &value) != NULL,
-             "unseal: an expired entry opened", NULL);
+                       &value, NULL) != NULL, "unseal: an entry opened under another cache key", NULL);
+    FZ_CHECK(ib_unseal(p, keys, name, box, FZ_NOW + apr_time_from_sec(60), &value, NULL)
+             != NULL, "unseal: an expired entry opened", NULL);
     ib_store_session_key(p, text);
     ib_store_replay_key(p, text, text);
     ib_store_nameid_key(p, text, text, text);

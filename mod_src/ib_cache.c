@@ -167,8 +167,9 @@ static int needs_lock(const ib_cache *c)
     return (c->provider->flags & AP_SOCACHE_FLAG_NOTMPSAFE) != 0;
 }
 
-static apr_status_t get_unlocked(ib_cache *c, server_rec *s, apr_pool_t *p,
-                                 const char *key, const char **value)
+/* The stored bytes under key, NUL-terminated, in p. */
+static apr_status_t read_raw(ib_cache *c, server_rec *s, apr_pool_t *p, const char *key,
+                             const char **raw, unsigned int *raw_len)
 {
     unsigned int len = ENTRY_MAX;
     unsigned char *buf = apr_palloc(p, len + 1);
@@ -180,16 +181,39 @@ static apr_status_t get_unlocked(ib_cache *c, server_rec *s, apr_pool_t *p,
         return rv;
     }
     buf[len] = '\0';
-    *value = (const char *)buf;
-    if (sealed(c)) {
-        const char *err = ib_unseal(p, c->seal_keys, key, (const char *)buf, ib_now(), value);
-        if (err != NULL) {
-            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "mod_auth_idbroker: %s entry "
-                         "refused (read as absent): %s", c->provider_name, err);
-            return APR_NOTFOUND;
-        }
+    *raw = (const char *)buf;
+    *raw_len = len;
+    return APR_SUCCESS;
+}
+
+/* The value in stored bytes: unsealed (and its expiry) for a sealed store,
+ * as is otherwise. A seal that does not check is logged and read as absent. */
+static apr_status_t open_raw(ib_cache *c, server_rec *s, apr_pool_t *p, const char *key,
+                             const char *raw, apr_time_t now, const char **value,
+                             apr_time_t *valid_until)
+{
+    *value = raw;
+    *valid_until = 0;
+    if (!sealed(c)) {
+        return APR_SUCCESS;
+    }
+    const char *err = ib_unseal(p, c->seal_keys, key, raw, now, value, valid_until);
+    if (err != NULL) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "mod_auth_idbroker: %s entry "
+                     "refused (read as absent): %s", c->provider_name, err);
+        return APR_NOTFOUND;
     }
     return APR_SUCCESS;
+}
+
+static apr_status_t get_unlocked(ib_cache *c, server_rec *s, apr_pool_t *p,
+                                 const char *key, const char **value)
+{
+    const char *raw;
+    unsigned int len;
+    apr_time_t valid_until;
+    apr_status_t rv = read_raw(c, s, p, key, &raw, &len);
+    return rv == APR_SUCCESS ? open_raw(c, s, p, key, raw, ib_now(), value, &valid_until) : rv;
 }
 
 static apr_status_t put_unlocked(ib_cache *c, server_rec *s, apr_pool_t *p,
@@ -247,46 +271,30 @@ apr_status_t ib_cache_get(ib_cache *c, server_rec *s, apr_pool_t *p, const char 
 apr_status_t ib_cache_get_session(ib_cache *c, server_rec *s, apr_pool_t *p, const char *key,
                                   ib_session *out)
 {
-    unsigned int len = ENTRY_MAX;
-    unsigned char *buf = apr_palloc(p, len + 1);
-    unsigned int klen;
-    const char *pkey = physical_key(c, p, key, &klen);
+    const char *raw;
+    unsigned int len;
     int locked = needs_lock(c);
     if (locked) lock(c);
-    apr_status_t rv = c->provider->retrieve(c->instance, s, (const unsigned char *)pkey, klen,
-                                            buf, &len, p);
-    if (rv != APR_SUCCESS) {
-        rv = confirm_miss(c, s, p, rv);
-    }
+    apr_status_t rv = confirm_miss(c, s, p, read_raw(c, s, p, key, &raw, &len));
     if (locked) unlock(c);
     if (rv != APR_SUCCESS) {
         return rv;
     }
-    buf[len] = '\0';
     apr_time_t now = ib_now();
     /* The record was read just now, from the store, like any other; only
      * its decoding is skipped when these are the very bytes decoded before
      * (a sealed entry's seal was checked then; its expiry is checked here). */
-    if (c->memo != NULL && ib_session_memo_lookup(c->memo, p, key, (const char *)buf, len, now,
-                                                  out)) {
+    if (c->memo != NULL && ib_session_memo_lookup(c->memo, p, key, raw, len, now, out)) {
         return APR_SUCCESS;
     }
-    const char *json = (const char *)buf;
-    apr_time_t valid_until = 0;
-    if (sealed(c)) {
-        const char *err = ib_unseal_until(p, c->seal_keys, key, (const char *)buf, now, &json,
-                                          &valid_until);
-        if (err != NULL) {
-            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "mod_auth_idbroker: %s entry "
-                         "refused (read as absent): %s", c->provider_name, err);
-            return APR_NOTFOUND;
-        }
-    }
-    if (!ib_session_decode(p, json, out)) {
+    const char *json;
+    apr_time_t valid_until;
+    rv = open_raw(c, s, p, key, raw, now, &json, &valid_until);
+    if (rv != APR_SUCCESS || !ib_session_decode(p, json, out)) {
         return APR_NOTFOUND;
     }
     if (c->memo != NULL) {
-        ib_session_memo_store(c->memo, key, (const char *)buf, len, valid_until, out);
+        ib_session_memo_store(c->memo, key, raw, len, valid_until, out);
     }
     return APR_SUCCESS;
 }

@@ -111,10 +111,8 @@ static void export_named(const exporter *x, const char *env_name, const char *na
     }
 }
 
-static void export_one(const exporter *x, const char *name, const char *value)
-{
-    export_named(x, apr_pstrcat(x->r->pool, "IDBROKER_", name, NULL), name, value);
-}
+/* For a literal name: its environment name made by the compiler. */
+#define export_one(x, name, value) export_named((x), "IDBROKER_" name, (name), (value))
 
 void ib_export_identity(request_rec *r, const ib_session *s, const char *remote_user_field,
                         const char *header_prefix)

@@ -80,7 +80,7 @@ static const char *check_document_signature(apr_pool_t *p, xmlNodePtr root,
     int used_sha1 = 0;
     const char *err = ib_dsig_check_shape(p, sig, 0, &used_sha1);
     if (err == NULL) {
-        err = ib_dsig_verify_with_cert(p, sig, ib_pem_of_cert(p, signer->x509));
+        err = ib_dsig_verify_with_x509(p, sig, signer);
     }
     return err ? apr_pstrcat(p, "metadata signature: ", err, NULL) : NULL;
 }

@@ -143,15 +143,8 @@ static const ib_seal_key *find_key(const apr_array_header_t *keys, const char *i
 }
 
 const char *ib_unseal(apr_pool_t *p, const apr_array_header_t *keys, const char *name,
-                      const char *sealed, apr_time_t now, const char **value)
-{
-    apr_time_t expiry;
-    return ib_unseal_until(p, keys, name, sealed, now, value, &expiry);
-}
-
-const char *ib_unseal_until(apr_pool_t *p, const apr_array_header_t *keys, const char *name,
-                            const char *sealed, apr_time_t now, const char **value,
-                            apr_time_t *expiry)
+                      const char *sealed, apr_time_t now, const char **value,
+                      apr_time_t *expiry)
 {
     if (strncmp(sealed, SEAL_PREFIX, strlen(SEAL_PREFIX)) != 0) {
         return "the entry is not sealed";
@@ -195,6 +188,8 @@ const char *ib_unseal_until(apr_pool_t *p, const apr_array_header_t *keys, const
         return "the sealed entry is malformed";
     }
     *value = (const char *)plain + EXPIRY_BYTES;
-    *expiry = (apr_time_t)e;
+    if (expiry != NULL) {
+        *expiry = (apr_time_t)e;
+    }
     return NULL;
 }

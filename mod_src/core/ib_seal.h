@@ -30,13 +30,11 @@ const char *ib_seal(apr_pool_t *p, const ib_seal_key *key, const char *name,
                     const char *value, apr_time_t expiry);
 
 /* Opens a sealed entry stored under `name` with whichever of `keys` (ib_seal_key*)
- * its ID names. NULL and *value on success; otherwise why it was refused
- * (unknown key, not sealed, forged or moved, expired). */
+ * its ID names. NULL, *value and (unless NULL) *expiry, the time the entry
+ * was sealed to end at, on success; otherwise why it was refused (unknown
+ * key, not sealed, forged or moved, expired). */
 const char *ib_unseal(apr_pool_t *p, const apr_array_header_t *keys, const char *name,
-                      const char *sealed, apr_time_t now, const char **value);
-/* The same, and *expiry: the time the entry was sealed to end at. */
-const char *ib_unseal_until(apr_pool_t *p, const apr_array_header_t *keys, const char *name,
-                            const char *sealed, apr_time_t now, const char **value,
-                            apr_time_t *expiry);
+                      const char *sealed, apr_time_t now, const char **value,
+                      apr_time_t *expiry);
 
 #endif

@@ -193,18 +193,6 @@ static const char *verify_with_key(xmlNodePtr sig, xmlSecKeyPtr key)
     return err;
 }
 
-const char *ib_dsig_verify_with_cert(apr_pool_t *p, xmlNodePtr sig, const char *cert_pem)
-{
-    (void)p;
-    if (cert_pem == NULL) {
-        return verify_with_key(sig, NULL);
-    }
-    return verify_with_key(sig, xmlSecCryptoAppKeyLoadMemory((const xmlSecByte *)cert_pem,
-                                                             (xmlSecSize)strlen(cert_pem),
-                                                             xmlSecKeyDataFormatCertPem,
-                                                             NULL, NULL, NULL));
-}
-
 /* ---- xmlsec keys, made once per certificate or key per process ---------- */
 
 /* xmlSecKeys made from keys OpenSSL already holds, by the SHA-256 of the

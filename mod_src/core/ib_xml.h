@@ -37,16 +37,13 @@ const char *ib_xml_trimmed(apr_pool_t *p, const char *s);
  * Returns NULL or the reason for refusal. */
 const char *ib_dsig_check_shape(apr_pool_t *p, xmlNodePtr sig, int allow_sha1, int *used_sha1);
 
-/* Verifies sig (already shape-checked) with the public key of cert_pem, and
+/* Verifies sig (already shape-checked) with the public key of cert, and
  * nothing else: KeyInfo in the document is never used to pick a key. The
- * parent's ID attribute is registered as an XML ID first. Returns NULL when
- * the signature is valid. */
-const char *ib_dsig_verify_with_cert(apr_pool_t *p, xmlNodePtr sig, const char *cert_pem);
-
-/* The same with the public key of cert, loaded once per certificate per
- * process and reused (thread-safe): for the per-request checks of SAML
- * Responses, where decoding the certificate per signature would cost about
- * as much as the signature itself. */
+ * parent's ID attribute is registered as an XML ID first. The key is made
+ * once per certificate per process and reused (thread-safe): decoding the
+ * certificate per signature would cost about as much as the signature. For
+ * SAML Responses and signed IdP metadata. Returns NULL when the signature
+ * is valid. */
 const char *ib_dsig_verify_with_x509(apr_pool_t *p, xmlNodePtr sig, const ib_cert *cert);
 
 /* An xmlsec signing key: the private key of k with its certificate (for

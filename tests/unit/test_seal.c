@@ -44,14 +44,19 @@ static apr_array_header_t *keys_of(ib_seal_key *a, ib_seal_key *b)
 START_TEST(test_seal_round_trip)
 {
     ib_seal_key *k = key_of("k1", HEX_A);
-    const char *sealed = ib_seal(test_pool(), k, "s:abc", "{\"user\":\"jane\"}", LATER);
+    apr_time_t until = LATER;
+    const char *sealed = ib_seal(test_pool(), k, "s:abc", "{\"user\":\"jane\"}", until);
     ck_assert_ptr_nonnull(sealed);
     ck_assert_int_eq(strncmp(sealed, "ib1.k1.", 7), 0);
     ck_assert_ptr_null(strstr(sealed, "jane"));
     const char *value = NULL;
-    const char *err = ib_unseal(test_pool(), keys_of(k, NULL), "s:abc", sealed, apr_time_now(), &value);
+    apr_time_t expiry = 0;
+    const char *err = ib_unseal(test_pool(), keys_of(k, NULL), "s:abc", sealed, apr_time_now(),
+                                &value, &expiry);
     ck_assert_msg(err == NULL, "%s", err);
     ck_assert_str_eq(value, "{\"user\":\"jane\"}");
+    /* The session memo holds a decoded entry only until the expiry sealed in. */
+    ck_assert(expiry == until);
 }
 END_TEST
 
@@ -67,7 +72,7 @@ START_TEST(test_unseal_refuses_entry_moved_to_another_name)
     ib_seal_key *k = key_of("k1", HEX_A);
     const char *sealed = ib_seal(test_pool(), k, "s:victim", "x", LATER);
     const char *value = NULL;
-    const char *err = ib_unseal(test_pool(), keys_of(k, NULL), "s:attacker", sealed, apr_time_now(), &value);
+    const char *err = ib_unseal(test_pool(), keys_of(k, NULL), "s:attacker", sealed, apr_time_now(), &value, NULL);
     ck_assert_ptr_nonnull(err);
     ck_assert_ptr_nonnull(strstr(err, "moved"));
 }
@@ -80,7 +85,7 @@ START_TEST(test_unseal_refuses_flipped_byte)
     size_t n = strlen(sealed);
     sealed[n - 6] = sealed[n - 6] == 'A' ? 'B' : 'A';
     const char *value = NULL;
-    ck_assert_ptr_nonnull(ib_unseal(test_pool(), keys_of(k, NULL), "n", sealed, apr_time_now(), &value));
+    ck_assert_ptr_nonnull(ib_unseal(test_pool(), keys_of(k, NULL), "n", sealed, apr_time_now(), &value, NULL));
 }
 END_TEST
 
@@ -89,7 +94,7 @@ START_TEST(test_unseal_refuses_expired_entry)
     ib_seal_key *k = key_of("k1", HEX_A);
     const char *sealed = ib_seal(test_pool(), k, "n", "v", apr_time_now() - 1);
     const char *value = NULL;
-    const char *err = ib_unseal(test_pool(), keys_of(k, NULL), "n", sealed, apr_time_now(), &value);
+    const char *err = ib_unseal(test_pool(), keys_of(k, NULL), "n", sealed, apr_time_now(), &value, NULL);
     ck_assert_ptr_nonnull(err);
     ck_assert_ptr_nonnull(strstr(err, "expired"));
 }
@@ -100,12 +105,12 @@ START_TEST(test_unseal_refuses_plain_and_unknown_key)
     ib_seal_key *a = key_of("k1", HEX_A);
     ib_seal_key *b = key_of("k2", HEX_B);
     const char *value = NULL;
-    ck_assert_ptr_nonnull(ib_unseal(test_pool(), keys_of(a, NULL), "n", "{\"plain\":1}", apr_time_now(), &value));
+    ck_assert_ptr_nonnull(ib_unseal(test_pool(), keys_of(a, NULL), "n", "{\"plain\":1}", apr_time_now(), &value, NULL));
     const char *by_b = ib_seal(test_pool(), b, "n", "v", LATER);
-    ck_assert_ptr_nonnull(ib_unseal(test_pool(), keys_of(a, NULL), "n", by_b, apr_time_now(), &value));
+    ck_assert_ptr_nonnull(ib_unseal(test_pool(), keys_of(a, NULL), "n", by_b, apr_time_now(), &value, NULL));
     /* The same ID with other key bytes (a forged key ID) does not open either. */
     ib_seal_key *fake = key_of("k2", HEX_A);
-    ck_assert_ptr_nonnull(ib_unseal(test_pool(), keys_of(fake, NULL), "n", by_b, apr_time_now(), &value));
+    ck_assert_ptr_nonnull(ib_unseal(test_pool(), keys_of(fake, NULL), "n", by_b, apr_time_now(), &value, NULL));
 }
 END_TEST
 
@@ -115,7 +120,7 @@ START_TEST(test_rotation_old_key_still_opens)
     ib_seal_key *new = key_of("2026", HEX_B);
     const char *sealed_old = ib_seal(test_pool(), old, "n", "from-old", LATER);
     const char *value = NULL;
-    const char *err = ib_unseal(test_pool(), keys_of(new, old), "n", sealed_old, apr_time_now(), &value);
+    const char *err = ib_unseal(test_pool(), keys_of(new, old), "n", sealed_old, apr_time_now(), &value, NULL);
     ck_assert_msg(err == NULL, "%s", err);
     ck_assert_str_eq(value, "from-old");
 }
